@@ -1,0 +1,53 @@
+//! What Raft asks of storage, and what storage answers. The driver performs each request and
+//! answers it with exactly one completion, in request order.
+//!
+//! Durability semantics a driver must provide:
+//! - `SaveHardState` is atomic and durable when completed (write, fsync, rename, fsync dir).
+//! - `Append` and `Truncate` are durable only once a later `Sync` has completed; a crash may
+//!   keep any prefix of the unsynced requests (the last one possibly torn), never a later one
+//!   without an earlier one.
+//! - `Sync` makes every earlier `Append` and `Truncate` durable.
+
+use super::message::Entry;
+use crate::ids::{LogIndex, NodeId, Term};
+
+/// The votes-and-terms state that must survive a crash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct HardState {
+    pub term: Term,
+    pub voted_for: Option<NodeId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StorageRequest {
+    SaveHardState(HardState),
+    /// Write `entries` so that the first one lands at `first`. Everything before `first` is
+    /// already in the log; nothing at or after `first` is (a `Truncate` came first if needed).
+    Append {
+        first: LogIndex,
+        entries: Vec<Entry>,
+    },
+    /// Remove every entry at or after `from`.
+    Truncate {
+        from: LogIndex,
+    },
+    /// Make every earlier write durable; `up_to` is the last index at the time of the request.
+    Sync {
+        up_to: LogIndex,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StorageCompletion {
+    HardStateSaved(HardState),
+    Appended { last: LogIndex },
+    Truncated { from: LogIndex },
+    Synced { up_to: LogIndex },
+}
+
+/// What a node finds on its disk when it starts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovered {
+    pub hard_state: HardState,
+    pub entries: Vec<Entry>,
+}
