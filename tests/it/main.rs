@@ -1,1 +1,17 @@
+//! Sluice's integration tests, in one binary so the workspace links once.
+//!
+//! - `scenarios`: every named scenario over a fixed seed set, plus banner snapshots that pin
+//!   each scenario's config to its seed (old seeds must keep replaying).
+//! - `determinism`: the same seed gives the same trace hash; different seeds do not.
+//! - `fault_schedules`: proptest over fault timelines, and shrinking to a minimal timeline.
+//! - `broken_variants`: each checker, alone, catches the bug it exists for.
+//! - `regressions`: every seed that ever failed, with its postmortem.
+//! - `tidy`: the architecture invariants of ARCHITECTURE.md.
 
+mod broken_variants;
+mod determinism;
+mod fault_schedules;
+mod regressions;
+mod scenarios;
+mod support;
+mod tidy;

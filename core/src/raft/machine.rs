@@ -640,7 +640,8 @@ impl Raft {
         };
         let match_index = durable.min(self.verified);
         let complete = match_index >= self.verified;
-        if !complete && !(on_sync && match_index > self.acked_match) {
+        let progress = on_sync && match_index > self.acked_match;
+        if !(complete || progress) {
             return;
         }
         if complete {

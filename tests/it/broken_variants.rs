@@ -1,0 +1,119 @@
+//! A checker that has never caught anything proves nothing. Each test plants one known bug in
+//! Raft, enables only the checker that exists for it, and requires that checker to report a
+//! violation within a fixed seed set, while the same seeds pass without the bug.
+
+use crate::support::{run, scenario, with_bug};
+use sluice_core::raft::Bug;
+use sluice_sim::checkers::{CheckerKind, CheckerSet};
+use sluice_sim::Verdict;
+
+fn caught(bug: Bug, checker: CheckerKind, scenario_name: &str, seeds: std::ops::Range<u64>) {
+    let s = scenario(scenario_name);
+    for seed in seeds.clone() {
+        let r = run(with_bug(s.config(seed), bug, CheckerSet::only(checker)));
+        if r.verdict.checker() == Some(checker) {
+            let clean = run(s.config(seed));
+            assert!(
+                clean.verdict.is_pass(),
+                "seed {seed} fails even without {bug:?}: {}",
+                clean.verdict
+            );
+            return;
+        }
+    }
+    panic!("{checker:?} never caught {bug:?} in {scenario_name} seeds {seeds:?}");
+}
+
+#[test]
+fn election_safety_catches_double_voting() {
+    caught(
+        Bug::VoteTwice,
+        CheckerKind::ElectionSafety,
+        "figure-eight",
+        0..32,
+    );
+}
+
+#[test]
+fn committed_prefix_catches_skipped_truncation() {
+    caught(
+        Bug::SkipTruncation,
+        CheckerKind::CommittedPrefix,
+        "split-flap",
+        0..8,
+    );
+}
+
+#[test]
+fn commit_monotonic_catches_a_follower_adopting_a_stale_commit() {
+    caught(
+        Bug::CommitRegress,
+        CheckerKind::CommitMonotonic,
+        "message-chaos",
+        0..8,
+    );
+}
+
+#[test]
+fn acknowledged_durable_catches_acks_before_sync() {
+    caught(
+        Bug::AckBeforeSync,
+        CheckerKind::AcknowledgedDurable,
+        "cluster-crash",
+        0..8,
+    );
+}
+
+#[test]
+fn no_duplicates_catches_appends_at_the_log_end() {
+    caught(
+        Bug::AppendAtEnd,
+        CheckerKind::NoDuplicates,
+        "message-chaos",
+        0..8,
+    );
+}
+
+#[test]
+fn definite_failures_catches_pending_proposals_reported_as_failed() {
+    caught(
+        Bug::FailPendingOnStepDown,
+        CheckerKind::DefiniteFailures,
+        "leader-isolated",
+        0..8,
+    );
+}
+
+/// The Figure 8 bug (commit by counting replicas of an earlier term's entry) is rare under
+/// random faults: about one `figure-eight` seed in a thousand exposes it (first found at seed
+/// 2074, then 1851 after an unrelated change moved every trace). So this test searches a fixed
+/// seed range for the first seed that catches it, rather than pinning one seed that any change
+/// to Raft would move. The catch is a checker violation or the leader's own assertion that it
+/// never truncates below its commit index; the same seed must pass with the correct rule.
+/// `core`'s `previous_term_entries_commit_only_through_a_current_term_entry` shows the rule
+/// itself, deterministically.
+#[test]
+fn figure_eight_sweep_exposes_committing_a_previous_term_entry() {
+    let s = scenario("figure-eight");
+    for seed in 0..4_000 {
+        let broken = run(with_bug(
+            s.config(seed),
+            Bug::CommitPreviousTerm,
+            CheckerSet::default(),
+        ));
+        let caught = match &broken.verdict {
+            Verdict::Panic(m) => m.contains("truncating committed entry"),
+            v => v.checker().is_some(),
+        };
+        if caught {
+            let clean = run(s.config(seed));
+            assert!(
+                clean.verdict.is_pass(),
+                "seed {seed} fails without the bug: {}",
+                clean.verdict
+            );
+            return;
+        }
+    }
+    panic!("no figure-eight seed in 0..4000 exposed the previous-term commit bug");
+}
