@@ -1178,7 +1178,7 @@ impl Simulation {
             self.resume(i);
             self.restart(i);
         }
-        self.queue.push(self.now + CHECK_EVERY, Ev::Check);
+        self.queue.push(self.now, Ev::Check);
     }
 
     fn on_check(&mut self) {

@@ -11,6 +11,7 @@
 mod broken_variants;
 mod determinism;
 mod fault_schedules;
+mod gates;
 mod regressions;
 mod scenarios;
 mod support;
