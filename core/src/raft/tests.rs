@@ -211,6 +211,17 @@ impl Cluster {
         );
     }
 
+    /// Delivers the first queued message from `from` to `to`, leaving the rest in order.
+    fn deliver_one(&mut self, from: u32, to: u32) {
+        let k = self
+            .queue
+            .iter()
+            .position(|(f, t, _)| f.0 == from && t.0 == to)
+            .unwrap_or_else(|| panic!("no message from n{from} to n{to} queued"));
+        let (f, t, m) = self.queue.remove(k).expect("in range");
+        self.deliver(f, t, m);
+    }
+
     fn isolate(&mut self, n: u32) {
         self.log(format!("-- isolate n{n}"));
         for m in 1..=self.nodes.len() as u32 {
@@ -563,6 +574,59 @@ fn follower_acknowledges_only_synced_entries() {
         },
     };
     assert_eq!(raft.poll_output(), Some(expected));
+}
+
+#[test]
+fn a_restarted_voter_remembers_its_vote_for_the_term() {
+    let mut c = Cluster::new(3, |cfg| cfg.pre_vote = false);
+    c.fire_timer(1); // n1: candidate in term 1
+    c.deliver_one(1, 2); // n2 votes for n1 (durably)
+    c.crash(2);
+    c.restart(2);
+    assert_eq!(c.raft(2).term(), Term(1));
+    assert_eq!(c.raft(2).voted_for(), Some(id(1)));
+    c.fire_timer(3); // n3: candidate in term 1 too
+    c.deliver_one(3, 2); // n2 already voted in term 1: must refuse
+    let refused = c.queue.iter().any(|(f, t, m)| {
+        f.0 == 2
+            && t.0 == 3
+            && *m
+                == Message::VoteResponse {
+                    term: Term(1),
+                    granted: false,
+                }
+    });
+    assert!(refused, "{}", c.rendered());
+    c.deliver_all();
+    assert!(c.leaders.len() <= 1);
+}
+
+#[test]
+fn a_single_node_does_not_lead_before_its_vote_is_durable() {
+    let mut raft = Raft::new(
+        Config::new(id(1), vec![id(1)]),
+        Recovered::default(),
+        DetRng::new(5),
+        Now::default(),
+    )
+    .expect("valid");
+    let deadline = raft.poll_timeout().expect("election timer");
+    raft.handle_input(Input::Timeout(Now::at(deadline, 0)));
+    let outs: Vec<Output> = std::iter::from_fn(|| raft.poll_output()).collect();
+    assert_ne!(
+        raft.role(),
+        Role::Leader,
+        "led before its own vote was durable: {outs:?}"
+    );
+    let hs = HardState {
+        term: Term(1),
+        voted_for: Some(id(1)),
+    };
+    raft.handle_input(Input::Storage {
+        now: Now::at(deadline, 0),
+        completion: StorageCompletion::HardStateSaved(hs),
+    });
+    assert_eq!(raft.role(), Role::Leader);
 }
 
 #[test]
