@@ -111,6 +111,14 @@ static SCENARIOS: &[Scenario] = &[
         build: figure_eight,
     },
     Scenario {
+        name: "vote-restart",
+        why: "Elections without pre-vote, where voters crash and restart within milliseconds \
+              while candidates are still collecting votes. Hunts votes and terms that are not \
+              durable before they are sent or that are not reloaded on restart: a voter that \
+              forgets its vote votes twice in one term and two leaders follow.",
+        build: vote_restart,
+    },
+    Scenario {
         name: "swarm",
         why: "Every fault kind at once with rates, cluster size, workload and Raft knobs all drawn \
               from the seed (swarm testing): each seed explores a different corner, and together \
@@ -374,6 +382,41 @@ fn figure_eight(seed: u64) -> SimConfig {
             ));
         }
         life + rng.range_inclusive(200, 800)
+    });
+    cfg
+}
+
+fn vote_restart(seed: u64) -> SimConfig {
+    let (mut cfg, mut swarm, mut plan) = base(seed, 5);
+    cfg.raft.pre_vote = false;
+    cfg.raft.check_quorum = false; // so a deposed leader still votes
+    cfg.raft.election_timeout_ms = swarm.range_inclusive(30, 80);
+    cfg.raft.heartbeat_ms = 10;
+    cfg.network.delay_min_us = 1_000;
+    cfg.network.delay_max_us = swarm.range_inclusive(10_000, 30_000);
+    cfg.disk.sync_us_min = 100;
+    cfg.disk.sync_us_max = 2_000;
+    cfg.liveness_ms = 60_000;
+    episodes(&mut cfg, &mut plan, 300, |rng, t, p| {
+        // The leader's outbound links die: followers elect, the old leader can still vote.
+        p.push(at(
+            t,
+            FaultAction::OneWay {
+                target: Target::Leader,
+                inbound: false,
+            },
+        ));
+        let mut k = t + rng.range_inclusive(10, 60);
+        for _ in 0..rng.range_inclusive(10, 40) {
+            p.push(at(k, FaultAction::Crash(Target::Random)));
+            p.push(at(
+                k + rng.range_inclusive(0, 2),
+                FaultAction::Restart(Target::Crashed),
+            ));
+            k += rng.range_inclusive(1, 12);
+        }
+        p.push(at(k + 50, FaultAction::Heal));
+        k + 50 - t + rng.range_inclusive(50, 300)
     });
     cfg
 }

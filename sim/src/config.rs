@@ -104,6 +104,9 @@ pub struct SimConfig {
     pub liveness_ms: u64,
     /// Gate: a run with fewer acknowledged appends than this fails.
     pub min_acked: u64,
+    /// A run that processes more events than this is a livelock (a message storm that never
+    /// lets simulated time advance) and fails as a liveness failure instead of hanging.
+    pub max_events: u64,
     pub checkers: CheckerSet,
 }
 
@@ -121,6 +124,7 @@ impl SimConfig {
             safety_ms: 10_000,
             liveness_ms: 30_000,
             min_acked: 1,
+            max_events: 20_000_000,
             checkers: CheckerSet::default(),
         }
     }

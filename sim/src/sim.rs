@@ -328,6 +328,14 @@ impl Simulation {
             }
             self.now = at;
             self.handle(ev);
+            if self.stats.events + self.stats.other_events > self.cfg.max_events {
+                let state = self.describe_state();
+                self.verdict = Some(Verdict::Liveness(format!(
+                    "event budget of {} exhausted at {:.3}ms (livelock?): {state}",
+                    self.cfg.max_events,
+                    self.now as f64 / 1e6
+                )));
+            }
         }
     }
 

@@ -34,6 +34,19 @@ fn election_safety_catches_double_voting() {
     );
 }
 
+/// A voter that forgets its vote across a restart needs a crash inside an election window;
+/// `vote-restart` exposes it in about one seed in a hundred (core's
+/// `a_restarted_voter_remembers_its_vote_for_the_term` catches it deterministically).
+#[test]
+fn election_safety_catches_votes_forgotten_across_restarts() {
+    caught(
+        Bug::ForgetVoteOnRestart,
+        CheckerKind::ElectionSafety,
+        "vote-restart",
+        0..600,
+    );
+}
+
 #[test]
 fn committed_prefix_catches_skipped_truncation() {
     caught(

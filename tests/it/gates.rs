@@ -42,3 +42,15 @@ fn invalid_simulation_configs_are_rejected_with_a_reason() {
         .unwrap_err()
         .contains("heartbeat"));
 }
+
+#[test]
+fn a_run_over_its_event_budget_fails_instead_of_hanging() {
+    let mut cfg = SimConfig::new(5, 3);
+    cfg.max_events = 2_000;
+    let r = run(cfg);
+    assert!(
+        matches!(&r.verdict, Verdict::Liveness(m) if m.contains("event budget")),
+        "{}",
+        r.verdict
+    );
+}

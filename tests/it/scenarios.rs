@@ -75,6 +75,7 @@ scenario_tests! {
     pause_leader_passes_fixed_seeds => "pause-leader",
     message_chaos_passes_fixed_seeds => "message-chaos",
     figure_eight_passes_fixed_seeds => "figure-eight",
+    vote_restart_passes_fixed_seeds => "vote-restart",
     swarm_passes_fixed_seeds => "swarm",
 }
 

@@ -109,6 +109,10 @@ impl Raft {
         now: Now,
     ) -> Result<Raft, ConfigError> {
         cfg.validate()?;
+        let mut recovered = recovered;
+        if cfg.has_bug(Bug::ForgetVoteOnRestart) {
+            recovered.hard_state.voted_for = None;
+        }
         let log = RaftLog::from_entries(recovered.entries);
         let durable = log.last_index();
         let mut raft = Raft {

@@ -82,6 +82,8 @@ pub enum Bug {
     AppendAtEnd,
     /// A leader that steps down reports its uncommitted proposals as definitely failed.
     FailPendingOnStepDown,
+    /// A restarted node forgets whom it voted for in its current term.
+    ForgetVoteOnRestart,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -192,6 +194,7 @@ enum Bug {
     CommitRegress,
     AppendAtEnd,
     FailPendingOnStepDown,
+    ForgetVoteOnRestart,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

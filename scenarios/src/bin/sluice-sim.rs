@@ -41,7 +41,7 @@ enum Command {
         check_determinism: bool,
         /// Plant a known bug (for demonstrating the checkers): vote-twice, ack-before-sync,
         /// skip-truncation, commit-previous-term, commit-regress, append-at-end,
-        /// fail-pending-on-step-down.
+        /// fail-pending-on-step-down, forget-vote-on-restart.
         #[arg(long, value_parser = parse_bug)]
         bug: Option<Bug>,
         /// Print the last N trace records on failure.
@@ -91,6 +91,7 @@ fn parse_bug(s: &str) -> Result<Bug, String> {
         "commit-regress" => Bug::CommitRegress,
         "append-at-end" => Bug::AppendAtEnd,
         "fail-pending-on-step-down" => Bug::FailPendingOnStepDown,
+        "forget-vote-on-restart" => Bug::ForgetVoteOnRestart,
         _ => return Err(format!("unknown bug {s:?}")),
     })
 }
@@ -105,6 +106,7 @@ fn bug_flag(bug: Option<Bug>) -> String {
         Some(Bug::CommitRegress) => "commit-regress",
         Some(Bug::AppendAtEnd) => "append-at-end",
         Some(Bug::FailPendingOnStepDown) => "fail-pending-on-step-down",
+        Some(Bug::ForgetVoteOnRestart) => "forget-vote-on-restart",
     };
     format!(" --bug {name}")
 }
