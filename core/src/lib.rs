@@ -26,6 +26,8 @@
 #![forbid(unsafe_code)]
 
 pub mod ids;
+pub mod protocol;
 pub mod raft;
 pub mod rng;
+pub mod storage;
 pub mod time;

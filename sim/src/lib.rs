@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod disk;
 pub mod faults;
+pub mod fs;
 pub mod history;
 pub mod network;
 pub mod queue;

@@ -54,7 +54,7 @@ fn code_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 
 #[test]
 fn core_depends_only_on_allowed_crates() {
-    let allowed = ["bytes", "rand_chacha", "rand_core"];
+    let allowed = ["bytes", "crc32c", "rand_chacha", "rand_core"];
     for dep in dependencies(&root().join("core/Cargo.toml")) {
         assert!(
             allowed.contains(&dep.as_str()),
