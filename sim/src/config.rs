@@ -167,8 +167,15 @@ impl SimConfig {
         );
         let _ = writeln!(
             s,
-            "disk: write_us={}..{} sync_us={}..{} torn_writes={}",
-            d.write_us_min, d.write_us_max, d.sync_us_min, d.sync_us_max, d.torn_writes
+            "disk: write_us={}..{} sync_us={}..{} torn_writes={} garbage_ppm={} io_error_ppm={} segment_bytes={}",
+            d.write_us_min,
+            d.write_us_max,
+            d.sync_us_min,
+            d.sync_us_max,
+            d.torn_writes,
+            d.garbage_ppm,
+            d.io_error_ppm,
+            d.segment_bytes
         );
         let _ = writeln!(
             s,

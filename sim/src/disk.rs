@@ -1,22 +1,19 @@
-//! The simulated disk under one node's Raft log and hard state.
+//! One node's storage in the simulator: the real storage engine (`RaftStore` over a
+//! `SegmentLog`) running on a [`SimFs`], behind a device queue with latency.
 //!
-//! Fault model:
-//! - Requests complete in order (a FIFO device queue), each after a latency drawn per kind;
-//!   a slow-disk fault multiplies latencies.
-//! - `SaveHardState` is atomic (write, fsync, rename): durable on completion.
-//! - `Append` and `Truncate` reach only the volatile page cache on completion; a `Sync`
-//!   completion makes every earlier one durable.
-//! - On a crash, the volatile writes are lost, except that a random prefix of them may have
-//!   reached the platter; the last surviving append may be torn (only a prefix of its entries
-//!   survives: a torn record fails its checksum and recovery cuts the log there). Requests still
-//!   in the device queue are lost.
-//!
-//! Not modelled here: read errors, bit flips, misdirected writes. The real storage engine
-//! (segment files over the `Disk` trait) brings those, and replaces this log model.
+//! Fault model (the byte-level crash model is in `fs.rs`):
+//! - Requests complete in order (a FIFO device queue), each after a latency drawn per kind; a
+//!   slow-disk fault multiplies latencies.
+//! - Appends and truncations are volatile until a sync; the hard state is written atomically.
+//!   A crash keeps a random, possibly torn and garbage-tailed, prefix of unsynced bytes, and the
+//!   engine's recovery must cut it at the first bad batch.
+//! - A write or sync may fail (`io_error_ppm`); the node then stops (fail-stop) and restarts
+//!   later, recovering from what is on its disk. Recovery itself sees no injected errors.
 
-use sluice_core::ids::LogIndex;
-use sluice_core::raft::{Entry, HardState, Recovered, StorageCompletion, StorageRequest};
+use crate::fs::{FsFaults, SimFs, SimFsHandle};
+use sluice_core::raft::{Recovered, StorageCompletion, StorageRequest};
 use sluice_core::rng::DetRng;
+use sluice_core::storage::{LogConfig, RaftStore, RecoveryReport, StoreError};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiskParams {
@@ -24,8 +21,14 @@ pub struct DiskParams {
     pub write_us_max: u64,
     pub sync_us_min: u64,
     pub sync_us_max: u64,
-    /// Whether a crash may keep a prefix of unsynced writes (with a torn last append).
+    /// Whether a crash may keep a prefix of unsynced bytes (a torn write).
     pub torn_writes: bool,
+    /// Probability that a kept torn tail carries a garbage byte.
+    pub garbage_ppm: u32,
+    /// Probability that a write or sync fails.
+    pub io_error_ppm: u32,
+    /// Segment size of the Raft log, small so simulated runs roll segments.
+    pub segment_bytes: u64,
 }
 
 impl Default for DiskParams {
@@ -36,34 +39,38 @@ impl Default for DiskParams {
             sync_us_min: 100,
             sync_us_max: 2_000,
             torn_writes: true,
+            garbage_ppm: 300_000,
+            io_error_ppm: 0,
+            segment_bytes: 64 * 1024,
         }
     }
 }
 
-#[derive(Clone, Debug)]
-enum VolatileOp {
-    Append(Vec<Entry>),
-    Truncate(LogIndex),
+impl DiskParams {
+    fn log_config(&self) -> LogConfig {
+        LogConfig {
+            segment_bytes: self.segment_bytes,
+            retention_ms: None,
+            ..LogConfig::default()
+        }
+    }
 }
 
-#[derive(Debug)]
-pub struct SimDisk {
-    durable_log: Vec<Entry>,
-    durable_hard: HardState,
-    /// The log as the page cache holds it: durable plus completed-but-unsynced writes.
-    volatile: Vec<VolatileOp>,
+#[derive(Debug, Default)]
+pub struct NodeDisk {
+    pub fs: SimFs,
+    store: Option<RaftStore>,
     busy_until: u64,
     pub slow_factor: u64,
 }
 
-impl SimDisk {
-    pub fn new() -> SimDisk {
-        SimDisk {
-            durable_log: Vec::new(),
-            durable_hard: HardState::default(),
-            volatile: Vec::new(),
-            busy_until: 0,
+const STORE_DIR: &str = "raft";
+
+impl NodeDisk {
+    pub fn new() -> NodeDisk {
+        NodeDisk {
             slow_factor: 1,
+            ..NodeDisk::default()
         }
     }
 
@@ -81,81 +88,73 @@ impl SimDisk {
             }
             _ => (params.write_us_min, params.write_us_max),
         };
-        let us = rng.range_inclusive(lo, hi.max(lo)) * self.slow_factor;
+        let us = rng.range_inclusive(lo, hi.max(lo)) * self.slow_factor.max(1);
         let at = now.max(self.busy_until) + us * 1_000;
         self.busy_until = at;
         at
     }
 
-    /// Applies a request as it completes and returns the completion to hand to Raft.
-    pub fn complete(&mut self, req: StorageRequest) -> StorageCompletion {
-        match req {
-            StorageRequest::SaveHardState(hs) => {
-                self.durable_hard = hs;
-                StorageCompletion::HardStateSaved(hs)
-            }
-            StorageRequest::Append { first, entries } => {
-                let last = LogIndex(first.0 + entries.len() as u64 - 1);
-                self.volatile.push(VolatileOp::Append(entries));
-                StorageCompletion::Appended { last }
-            }
-            StorageRequest::Truncate { from } => {
-                self.volatile.push(VolatileOp::Truncate(from));
-                StorageCompletion::Truncated { from }
-            }
-            StorageRequest::Sync { up_to } => {
-                for op in std::mem::take(&mut self.volatile) {
-                    apply(&mut self.durable_log, op);
-                }
-                StorageCompletion::Synced { up_to }
-            }
-        }
+    /// Performs a request as it completes.
+    pub fn complete(
+        &mut self,
+        req: StorageRequest,
+        params: &DiskParams,
+        rng: &mut DetRng,
+        now_wall_ms: i64,
+    ) -> Result<StorageCompletion, StoreError> {
+        self.fs.faults = faults(params);
+        let store = self
+            .store
+            .as_mut()
+            .expect("a running node has an open store");
+        store.execute(
+            &mut SimFsHandle {
+                fs: &mut self.fs,
+                rng,
+            },
+            req,
+            now_wall_ms,
+        )
     }
 
-    /// A crash: keeps a random prefix of the unsynced writes (the last one possibly torn) and
-    /// forgets the device queue. Returns how many unsynced entries were lost, for the trace.
+    /// Power cut: the store closes and the file system loses what it may lose. Returns the
+    /// number of unsynced bytes lost.
     pub fn crash(&mut self, params: &DiskParams, rng: &mut DetRng) -> usize {
-        let volatile = std::mem::take(&mut self.volatile);
-        let mut lost = 0;
-        let keep = if params.torn_writes {
-            rng.range_inclusive(0, volatile.len() as u64) as usize
-        } else {
-            0
-        };
-        for (i, op) in volatile.into_iter().enumerate() {
-            match op {
-                VolatileOp::Append(mut entries) if i == keep => {
-                    let torn = rng.range_inclusive(0, entries.len() as u64) as usize;
-                    lost += entries.len() - torn;
-                    entries.truncate(torn);
-                    apply(&mut self.durable_log, VolatileOp::Append(entries));
-                }
-                op if i < keep => apply(&mut self.durable_log, op),
-                VolatileOp::Append(entries) => lost += entries.len(),
-                VolatileOp::Truncate(_) => {}
-            }
-        }
+        self.store = None;
         self.busy_until = 0;
-        lost
+        self.fs.faults = faults(params);
+        self.fs.crash(rng)
     }
 
-    pub fn recover(&self) -> Recovered {
-        Recovered {
-            hard_state: self.durable_hard,
-            entries: self.durable_log.clone(),
-        }
+    /// Opens the store from what is on disk (no injected errors during recovery).
+    pub fn recover(
+        &mut self,
+        params: &DiskParams,
+        rng: &mut DetRng,
+        now_wall_ms: i64,
+    ) -> Result<(Recovered, RecoveryReport), StoreError> {
+        self.fs.faults = FsFaults {
+            io_error_ppm: 0,
+            ..faults(params)
+        };
+        let (store, recovered, report) = RaftStore::open(
+            &mut SimFsHandle {
+                fs: &mut self.fs,
+                rng,
+            },
+            STORE_DIR,
+            params.log_config(),
+            now_wall_ms,
+        )?;
+        self.store = Some(store);
+        Ok((recovered, report))
     }
 }
 
-impl Default for SimDisk {
-    fn default() -> Self {
-        SimDisk::new()
-    }
-}
-
-fn apply(log: &mut Vec<Entry>, op: VolatileOp) {
-    match op {
-        VolatileOp::Append(entries) => log.extend(entries),
-        VolatileOp::Truncate(from) => log.truncate(from.0.saturating_sub(1) as usize),
+fn faults(p: &DiskParams) -> FsFaults {
+    FsFaults {
+        io_error_ppm: p.io_error_ppm,
+        garbage_ppm: p.garbage_ppm,
+        torn_writes: p.torn_writes,
     }
 }

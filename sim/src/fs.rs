@@ -36,6 +36,8 @@ pub struct FsFaults {
     pub io_error_ppm: u32,
     /// Probability that a torn unsynced tail kept by a crash carries a garbage byte.
     pub garbage_ppm: u32,
+    /// Whether a crash may keep a prefix of unsynced bytes at all.
+    pub torn_writes: bool,
 }
 
 #[derive(Debug, Default)]
@@ -89,6 +91,7 @@ impl SimFs {
     /// many unsynced bytes were lost.
     pub fn crash(&mut self, rng: &mut DetRng) -> usize {
         let mut lost = 0;
+        let faults = self.faults;
         for inode in &mut self.inodes {
             let unsynced = inode.current.len() - inode.common;
             let truncated_unsynced = inode.common < inode.durable.len();
@@ -97,10 +100,14 @@ impl SimFs {
                 lost += unsynced;
                 inode.current = inode.durable.clone();
             } else {
-                let keep = rng.range_inclusive(0, unsynced as u64) as usize;
+                let keep = if faults.torn_writes {
+                    rng.range_inclusive(0, unsynced as u64) as usize
+                } else {
+                    0
+                };
                 lost += unsynced - keep;
                 inode.current.truncate(inode.common + keep);
-                if keep > 0 && rng.chance_ppm(self.faults.garbage_ppm) {
+                if keep > 0 && rng.chance_ppm(faults.garbage_ppm) {
                     let at = inode.common + rng.index(keep);
                     inode.current[at] ^= 1 << rng.range(0, 8);
                 }

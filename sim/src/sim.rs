@@ -15,7 +15,7 @@ use crate::checkers::{
 };
 use crate::clock::NodeClock;
 use crate::config::SimConfig;
-use crate::disk::SimDisk;
+use crate::disk::NodeDisk;
 use crate::faults::{FaultAction, Target};
 use crate::history::{decode_value, encode_value, value_of, History, Op, OpOutcome};
 use crate::network::Network;
@@ -25,7 +25,7 @@ use crate::trace::{Record, Trace};
 use sluice_core::ids::{LogIndex, NodeId};
 use sluice_core::raft::{
     Entry, EntryKind, Event, Input, Message, Output, ProposalId, ProposalOutcome, Raft, Role,
-    StorageRequest,
+    StorageCompletion, StorageRequest,
 };
 use sluice_core::rng::DetRng;
 use std::collections::BTreeMap;
@@ -70,6 +70,11 @@ enum Ev {
     Fault {
         index: usize,
     },
+    /// A node that stopped on a storage error comes back.
+    AutoRestart {
+        node: u32,
+        incarnation: u32,
+    },
     Liveness,
     Check,
 }
@@ -79,7 +84,7 @@ struct SimNode {
     raft: Option<Raft>,
     paused: bool,
     incarnation: u32,
-    disk: SimDisk,
+    disk: NodeDisk,
     clock: NodeClock,
     timer_at: Option<u64>,
     deferred: Vec<Ev>,
@@ -165,6 +170,11 @@ pub struct Stats {
     pub crashes: u64,
     pub truncations: u64,
     pub messages_dropped: u64,
+    /// Injected storage errors that stopped a node.
+    pub storage_errors: u64,
+    /// Restarts whose recovery cut a torn or corrupt log tail.
+    pub torn_tails_cut: u64,
+    pub last_storage_error: Option<String>,
     pub final_commit: u64,
 }
 
@@ -221,7 +231,7 @@ impl Simulation {
                     raft: None,
                     paused: false,
                     incarnation: 0,
-                    disk: SimDisk::new(),
+                    disk: NodeDisk::new(),
                     clock: NodeClock::new(origin, rate, wall),
                     timer_at: None,
                     deferred: Vec::new(),
@@ -357,6 +367,11 @@ impl Simulation {
                 req,
             } => self.on_storage(node, incarnation, req),
             Ev::Fault { index } => self.on_fault(index),
+            Ev::AutoRestart { node, incarnation } => {
+                if self.nodes[node as usize].incarnation == incarnation {
+                    self.restart(node as usize);
+                }
+            }
             Ev::Liveness => self.on_liveness_start(),
             Ev::Check => self.on_check(),
         }
@@ -448,12 +463,37 @@ impl Simulation {
             });
             return;
         }
-        let completion = n.disk.complete(req);
+        let wall_ms = n.clock.now(self.now).wall_ms;
+        let completion = match n
+            .disk
+            .complete(req, &self.cfg.disk, &mut self.disk_rng, wall_ms)
+        {
+            Ok(c) => c,
+            Err(e) => {
+                // Fail-stop: a node whose storage failed stops and recovers from its disk.
+                self.stats.storage_errors += 1;
+                let arg = self.stats.storage_errors as i64;
+                self.trace.record(
+                    self.now,
+                    Record::Fault {
+                        text: "storage error, node stops",
+                        node: node + 1,
+                        arg,
+                    },
+                );
+                self.crash(node as usize);
+                self.stats.last_storage_error = Some(e.to_string());
+                let incarnation = self.nodes[node as usize].incarnation;
+                let at = self.now + self.workload_rng.range_inclusive(50, 500) * MS;
+                self.queue.push(at, Ev::AutoRestart { node, incarnation });
+                return;
+            }
+        };
         let (kind, index) = match &completion {
-            sluice_core::raft::StorageCompletion::HardStateSaved(hs) => ("hard-state", hs.term.0),
-            sluice_core::raft::StorageCompletion::Appended { last } => ("appended", last.0),
-            sluice_core::raft::StorageCompletion::Truncated { from } => ("truncated", from.0),
-            sluice_core::raft::StorageCompletion::Synced { up_to } => ("synced", up_to.0),
+            StorageCompletion::HardStateSaved(hs) => ("hard-state", hs.term.0),
+            StorageCompletion::Appended { last } => ("appended", last.0),
+            StorageCompletion::Truncated { from } => ("truncated", from.0),
+            StorageCompletion::Synced { up_to } => ("synced", up_to.0),
         };
         self.trace.record(
             self.now,
@@ -463,7 +503,7 @@ impl Simulation {
                 index,
             },
         );
-        let now = n.clock.now(self.now);
+        let now = self.nodes[node as usize].clock.now(self.now);
         self.input(node as usize, Input::Storage { now, completion });
     }
 
@@ -693,11 +733,32 @@ impl Simulation {
         let rng = DetRng::new(self.raft_rng.next_u64());
         let node = &mut self.nodes[i];
         let now = node.clock.now(self.now);
-        let raft = Raft::new(cfg, node.disk.recover(), rng, now).expect("validated config");
+        let (recovered, report) =
+            match node
+                .disk
+                .recover(&self.cfg.disk, &mut self.disk_rng, now.wall_ms)
+            {
+                Ok(r) => r,
+                // No faults are injected into recovery or into synced data, so this is a bug.
+                Err(e) => panic!("n{} could not recover its storage: {e}", i + 1),
+            };
+        let raft = Raft::new(cfg, recovered, rng, now).expect("validated config");
         node.raft = Some(raft);
         node.paused = false;
         node.seen_commit = 0;
         node.timer_at = None;
+        for (_, _, dropped, _) in &report.truncated {
+            self.stats.torn_tails_cut += 1;
+            let arg = *dropped as i64;
+            self.trace.record(
+                self.now,
+                Record::Fault {
+                    text: "recovery cut a torn log tail (bytes)",
+                    node: i as u32 + 1,
+                    arg,
+                },
+            );
+        }
         self.commit_monotonic.on_restart(i);
         self.reschedule_timer(i);
     }

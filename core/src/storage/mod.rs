@@ -15,11 +15,13 @@
 mod atomic;
 mod disk;
 mod log;
+mod raft_store;
 mod segment;
 
 pub use atomic::{read_state_file, write_state_file, StateFileError};
 pub use disk::{Disk, DiskError, DiskErrorKind};
 pub use log::{AppendInfo, LogConfig, LogError, ReadResult, RecoveryReport, SegmentLog};
+pub use raft_store::{RaftStore, StoreError};
 
 #[cfg(test)]
 pub(crate) mod mem;

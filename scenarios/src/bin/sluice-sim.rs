@@ -230,7 +230,7 @@ fn print_stats(r: &Report, wall_s: f64) {
     let st = &r.stats;
     let sim_s = st.sim_ns as f64 / 1e9;
     println!(
-        "stats: events={} sim_time={:.2}s wall={:.3}s events/s={:.0} sim/wall={:.0}x acked={} ({:.0}/s wall) failed={} unknown={} leaders={} crashes={} truncations={} dropped={} committed={} trace_hash={:016x}",
+        "stats: events={} sim_time={:.2}s wall={:.3}s events/s={:.0} sim/wall={:.0}x acked={} ({:.0}/s wall) failed={} unknown={} leaders={} crashes={} storage_errors={} torn_tails_cut={} truncations={} dropped={} committed={} trace_hash={:016x}",
         st.events,
         sim_s,
         wall_s,
@@ -242,6 +242,8 @@ fn print_stats(r: &Report, wall_s: f64) {
         st.unknown,
         st.leaders_elected,
         st.crashes,
+        st.storage_errors,
+        st.torn_tails_cut,
         st.truncations,
         st.messages_dropped,
         st.final_commit,
