@@ -14,5 +14,6 @@ mod fault_schedules;
 mod gates;
 mod regressions;
 mod scenarios;
+mod storage_model;
 mod support;
 mod tidy;

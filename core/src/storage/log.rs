@@ -4,7 +4,9 @@
 //! appended batch starts exactly at its end. Reads return whole batches as stored.
 
 use super::disk::{Disk, DiskError, DiskErrorKind};
-use super::segment::{index_path, log_path, parse_log_name, Segment};
+use super::segment::{
+    index_path, log_path, parse_log_name, stored_size, trailer, Segment, TRAILER_BYTES,
+};
 use crate::protocol::records::{batches, parse_header_prefix, RecordsError, BATCH_HEADER_BYTES};
 use std::fmt;
 
@@ -292,6 +294,7 @@ impl SegmentLog {
         let mut expected = self.next_offset();
         let first_offset = expected;
         let mut headers = Vec::new();
+        let mut stored = Vec::with_capacity(blob.len() + 16 * TRAILER_BYTES);
         for batch in batches(blob) {
             let batch = batch.map_err(LogError::Corrupt)?;
             batch.verify_crc().map_err(LogError::Corrupt)?;
@@ -303,10 +306,13 @@ impl SegmentLog {
             }
             expected = batch.header.last_offset() + 1;
             headers.push(batch.header);
+            stored.extend_from_slice(batch.bytes);
+            stored.extend_from_slice(&trailer(batch.bytes));
         }
         if headers.is_empty() {
             return Err(LogError::Corrupt(RecordsError::Empty));
         }
+        let blob = stored.as_slice();
         let rolled = self.maybe_roll(disk, blob.len() as u64, now_wall_ms)?;
         let dir = self.dir.clone();
         let interval = self.cfg.index_interval_bytes;
@@ -322,7 +328,7 @@ impl SegmentLog {
         let mut pos = active.size;
         for h in &headers {
             active.on_append(pos, h, interval);
-            pos += h.size() as u64;
+            pos += stored_size(h.size());
         }
         self.dirty = true;
         Ok(AppendInfo {
@@ -400,26 +406,36 @@ impl SegmentLog {
             if h.last_offset() >= from {
                 break;
             }
-            pos += h.size() as u64;
+            pos += stored_size(h.size());
         }
         let first_pos = pos;
         let mut next_offset = from;
+        let mut sizes = Vec::new();
+        let mut total = 0usize;
         while pos < seg.size {
             let h = self.header_at(disk, &path, pos)?;
-            let size = h.size() as u64;
-            if pos > first_pos && (pos + size - first_pos) as usize > max_bytes {
+            if !sizes.is_empty() && total + h.size() > max_bytes {
                 break;
             }
-            pos += size;
+            sizes.push(h.size());
+            total += h.size();
+            pos += stored_size(h.size());
             next_offset = h.last_offset() + 1;
         }
-        let bytes = disk.read(&path, first_pos, (pos - first_pos) as usize)?;
-        if bytes.len() as u64 != pos - first_pos {
+        let stored = disk.read(&path, first_pos, (pos - first_pos) as usize)?;
+        if stored.len() as u64 != pos - first_pos {
             return Err(LogError::Disk(DiskError::new(
                 DiskErrorKind::Io,
                 &path,
                 "short read inside the log",
             )));
+        }
+        // Strip the trailers: readers get Kafka batches exactly as they were appended.
+        let mut bytes = Vec::with_capacity(total);
+        let mut at = 0;
+        for size in sizes {
+            bytes.extend_from_slice(&stored[at..at + size]);
+            at += size + TRAILER_BYTES;
         }
         Ok(ReadResult { bytes, next_offset })
     }
@@ -451,7 +467,7 @@ impl SegmentLog {
             if h.max_timestamp >= ts {
                 return Ok(Some((h.base_offset, h.max_timestamp)));
             }
-            pos += h.size() as u64;
+            pos += stored_size(h.size());
         }
         Ok(None)
     }
@@ -495,7 +511,7 @@ impl SegmentLog {
             if h.last_offset() >= offset {
                 break;
             }
-            pos += h.size() as u64;
+            pos += stored_size(h.size());
         }
         disk.truncate(&path, pos)?;
         remove_if_exists(disk, &index_path(&dir, seg.base))?;

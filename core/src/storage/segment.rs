@@ -9,6 +9,23 @@ use crate::protocol::records::{parse_header_prefix, BatchHeader, BATCH_HEADER_BY
 /// Reads a segment file in chunks of this many bytes while scanning.
 const SCAN_CHUNK: usize = 1 << 20;
 
+/// Every batch in a segment file is followed by a CRC32C of its first `HEADER_GUARDED` bytes:
+/// base offset, length, partition leader epoch, magic and CRC sit outside Kafka's own batch
+/// CRC (so a broker can rewrite them), which would let a torn write change the leader epoch
+/// (for Raft, the term) unnoticed. Reads strip the trailers; files are Sluice's own format.
+pub(crate) const TRAILER_BYTES: usize = 4;
+const HEADER_GUARDED: usize = 21;
+
+/// The trailer for a batch.
+pub(crate) fn trailer(batch: &[u8]) -> [u8; TRAILER_BYTES] {
+    crc32c::crc32c(&batch[..HEADER_GUARDED]).to_be_bytes()
+}
+
+/// Bytes a batch of `batch_size` bytes takes in a segment file.
+pub(crate) fn stored_size(batch_size: usize) -> u64 {
+    (batch_size + TRAILER_BYTES) as u64
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Segment {
     pub base: i64,
@@ -65,10 +82,10 @@ impl Segment {
         }
     }
 
-    /// Records a batch appended at `position`.
+    /// Records a batch stored at `position` (with its trailer).
     pub fn on_append(&mut self, position: u64, h: &BatchHeader, interval: u64) {
         let rel = (h.base_offset - self.base) as u32;
-        let size = h.size() as u64;
+        let size = stored_size(h.size());
         if self.index.is_empty() || self.bytes_since_index >= interval {
             self.index.push((rel, position as u32));
             if h.max_timestamp > self.time_index.last().map_or(-1, |t| t.0) {
@@ -152,14 +169,12 @@ impl Segment {
                 );
                 return Ok((seg, stop(reason)));
             }
-            let size = h.size() as u64;
+            let size = stored_size(h.size());
             if pos + size > file_len {
+                let present = file_len - pos;
                 return Ok((
                     seg,
-                    stop(format!(
-                        "torn batch: {} of {size} bytes present",
-                        file_len - pos
-                    )),
+                    stop(format!("torn batch: {present} of {size} bytes present")),
                 ));
             }
             if pos + size > chunk_pos + chunk.len() as u64 {
@@ -167,9 +182,13 @@ impl Segment {
                 chunk = disk.read(&path, pos, SCAN_CHUNK.max(size as usize))?;
             }
             let at = (pos - chunk_pos) as usize;
-            let bytes = &chunk[at..at + size as usize];
+            let bytes = &chunk[at..at + h.size()];
             if let Err(e) = crate::protocol::records::verify_crc(bytes) {
                 return Ok((seg, stop(format!("corrupt batch: {e}"))));
+            }
+            if chunk[at + h.size()..at + size as usize] != trailer(bytes) {
+                let reason = "corrupt batch header: trailer checksum mismatch".to_string();
+                return Ok((seg, stop(reason)));
             }
             seg.on_append(pos, &h, interval);
             pos += size;

@@ -182,13 +182,26 @@ fn recovery_cuts_at_the_first_corrupt_batch() {
     let (mut log, _) = open(&mut disk, cfg());
     let batches = fill(&mut log, &mut disk, 4, 50);
     let path = format!("{DIR}/{:020}.log", 0);
-    let flip = batches[0].len() + 70; // inside the second batch's records
+    let flip = batches[0].len() + 4 + 70; // inside the second batch's records (after a trailer)
     disk.files.get_mut(&path).expect("exists")[flip] ^= 0x01;
     let (log, report) = open(&mut disk, cfg());
     assert_eq!(log.next_offset(), 3, "{report}");
     assert!(report.truncated[0].3.contains("corrupt"), "{report}");
     let r = log.read(&mut disk, 0, usize::MAX).expect("reads");
     assert_eq!(r.bytes, batches[0]);
+}
+
+#[test]
+fn recovery_catches_a_torn_leader_epoch_outside_the_batch_crc() {
+    let mut disk = MemDisk::default();
+    let (mut log, _) = open(&mut disk, cfg());
+    let batches = fill(&mut log, &mut disk, 3, 50);
+    let path = format!("{DIR}/{:020}.log", 0);
+    let epoch_byte = batches[0].len() + 4 + 14; // the second batch's partition leader epoch
+    disk.files.get_mut(&path).expect("exists")[epoch_byte] ^= 0x04;
+    let (log, report) = open(&mut disk, cfg());
+    assert_eq!(log.next_offset(), 3, "{report}");
+    assert!(report.truncated[0].3.contains("trailer"), "{report}");
 }
 
 #[test]
