@@ -6,9 +6,11 @@
 //!   the durable bytes plus a random prefix of the unsynced appends (a torn write, cut at any
 //!   byte); a kept unsynced byte may be garbage (a torn sector), which the engine's checksums
 //!   must catch. An unsynced truncation is either kept or undone.
-//! - Names: creating, renaming and removing files changes only the volatile directory until
-//!   `sync_dir`; a crash reverts each directory to its last synced listing (a file whose data
-//!   was synced but whose directory entry was not disappears, as on ext4).
+//! - Names: creating, renaming and removing files are directory operations, durable once
+//!   `sync_dir` on their directory returns. A crash keeps a random prefix (in issue order) of
+//!   the unsynced ones, as a journaling file system may: an unlink may survive while the file
+//!   created after it does not, and a file whose data was synced but whose directory entry was
+//!   not may disappear.
 //! - Errors: with configured probabilities a write or sync fails with an IO error (the node
 //!   must stop: the driver crashes it, and it recovers on restart).
 //!
@@ -40,11 +42,38 @@ pub struct FsFaults {
     pub torn_writes: bool,
 }
 
+#[derive(Clone, Debug)]
+enum DirOp {
+    Link { name: String, id: usize },
+    Unlink { name: String },
+}
+
+impl DirOp {
+    fn name(&self) -> &str {
+        match self {
+            DirOp::Link { name, .. } | DirOp::Unlink { name } => name,
+        }
+    }
+
+    fn apply(&self, names: &mut BTreeMap<String, usize>) {
+        match self {
+            DirOp::Link { name, id } => {
+                names.insert(name.clone(), *id);
+            }
+            DirOp::Unlink { name } => {
+                names.remove(name);
+            }
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct SimFs {
     inodes: Vec<Inode>,
     names: BTreeMap<String, usize>,
     durable_names: BTreeMap<String, usize>,
+    /// Directory operations not yet made durable by a `sync_dir`, in issue order.
+    pending_dir_ops: Vec<DirOp>,
     pub faults: FsFaults,
     pub io_errors: u64,
 }
@@ -115,6 +144,10 @@ impl SimFs {
             inode.durable = inode.current.clone();
             inode.common = inode.current.len();
         }
+        let keep = rng.range_inclusive(0, self.pending_dir_ops.len() as u64) as usize;
+        for op in self.pending_dir_ops.drain(..).take(keep) {
+            op.apply(&mut self.durable_names);
+        }
         self.names = self.durable_names.clone();
         lost
     }
@@ -160,6 +193,10 @@ impl Disk for SimFsHandle<'_> {
                 self.fs.inodes.push(Inode::default());
                 let id = self.fs.inodes.len() - 1;
                 self.fs.names.insert(path.to_string(), id);
+                self.fs.pending_dir_ops.push(DirOp::Link {
+                    name: path.to_string(),
+                    id,
+                });
                 id
             }
         };
@@ -195,6 +232,13 @@ impl Disk for SimFsHandle<'_> {
             .remove(from)
             .ok_or_else(|| DiskError::not_found(from))?;
         self.fs.names.insert(to.to_string(), id);
+        self.fs.pending_dir_ops.push(DirOp::Link {
+            name: to.to_string(),
+            id,
+        });
+        self.fs.pending_dir_ops.push(DirOp::Unlink {
+            name: from.to_string(),
+        });
         Ok(())
     }
 
@@ -202,19 +246,23 @@ impl Disk for SimFsHandle<'_> {
         self.fs
             .names
             .remove(path)
-            .map(|_| ())
-            .ok_or_else(|| DiskError::not_found(path))
+            .ok_or_else(|| DiskError::not_found(path))?;
+        self.fs.pending_dir_ops.push(DirOp::Unlink {
+            name: path.to_string(),
+        });
+        Ok(())
     }
 
     fn sync_dir(&mut self, dir: &str) -> Result<(), DiskError> {
         self.fs.maybe_fail(self.rng, dir, "directory fsync")?;
-        let in_dir = |name: &String| dir_of(name) == dir;
-        self.fs.durable_names.retain(|name, _| !in_dir(name));
-        for (name, id) in &self.fs.names {
-            if in_dir(name) {
-                self.fs.durable_names.insert(name.clone(), *id);
-            }
+        let (synced, pending): (Vec<DirOp>, Vec<DirOp>) =
+            std::mem::take(&mut self.fs.pending_dir_ops)
+                .into_iter()
+                .partition(|op| dir_of(op.name()) == dir);
+        for op in &synced {
+            op.apply(&mut self.fs.durable_names);
         }
+        self.fs.pending_dir_ops = pending;
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::support::run;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestError, TestRunner};
+use proptest::test_runner::{Config, RngSeed, TestError, TestRunner};
 use sluice_core::raft::Bug;
 use sluice_sim::faults::{FaultAction, Target, TimedFault};
 use sluice_sim::SimConfig;
@@ -54,7 +54,7 @@ fn config(faults: Vec<TimedFault>, bug: Option<Bug>) -> SimConfig {
 }
 
 proptest! {
-    #![proptest_config(Config { cases: 48, failure_persistence: None, ..Config::default() })]
+    #![proptest_config(Config { cases: 48, failure_persistence: None, max_shrink_iters: 2_000, ..Config::default() })]
 
     #[test]
     fn any_fault_timeline_keeps_raft_safe_and_live(faults in plan()) {

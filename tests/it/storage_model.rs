@@ -273,7 +273,7 @@ impl Harness {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, max_shrink_iters: 5_000, ..ProptestConfig::default() })]
 
     #[test]
     fn synced_data_survives_crashes_and_nothing_corrupt_is_served(
