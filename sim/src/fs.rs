@@ -19,7 +19,7 @@
 //! misdirected writes, and read errors.
 
 use sluice_core::rng::DetRng;
-use sluice_core::storage::{Disk, DiskError, DiskErrorKind};
+use sluice_core::storage::{names_in_dir, Disk, DiskError, DiskErrorKind};
 use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Default)]
@@ -163,15 +163,7 @@ pub struct SimFsHandle<'a> {
 
 impl Disk for SimFsHandle<'_> {
     fn list(&mut self, dir: &str) -> Result<Vec<String>, DiskError> {
-        let prefix = format!("{dir}/");
-        Ok(self
-            .fs
-            .names
-            .keys()
-            .filter_map(|k| k.strip_prefix(&prefix))
-            .filter(|rest| !rest.contains('/'))
-            .map(str::to_string)
-            .collect())
+        Ok(names_in_dir(self.fs.names.keys(), dir))
     }
 
     fn len(&mut self, path: &str) -> Result<u64, DiskError> {

@@ -62,6 +62,17 @@ pub trait Disk {
     fn sync_dir(&mut self, dir: &str) -> Result<(), DiskError>;
 }
 
+/// The names of the paths directly inside `dir` (not in its subdirectories): the `list`
+/// semantics for any `Disk` that keeps a flat map of paths.
+pub fn names_in_dir<'a>(paths: impl Iterator<Item = &'a String>, dir: &str) -> Vec<String> {
+    let prefix = format!("{dir}/");
+    paths
+        .filter_map(|k| k.strip_prefix(&prefix))
+        .filter(|rest| !rest.contains('/'))
+        .map(str::to_string)
+        .collect()
+}
+
 /// The directory part of a path (`""` for a top-level file).
 pub(crate) fn parent(path: &str) -> &str {
     path.rsplit_once('/').map_or("", |(dir, _)| dir)

@@ -19,14 +19,7 @@ impl MemDisk {
 
 impl Disk for MemDisk {
     fn list(&mut self, dir: &str) -> Result<Vec<String>, DiskError> {
-        let prefix = format!("{dir}/");
-        Ok(self
-            .files
-            .keys()
-            .filter_map(|k| k.strip_prefix(&prefix))
-            .filter(|rest| !rest.contains('/'))
-            .map(str::to_string)
-            .collect())
+        Ok(super::disk::names_in_dir(self.files.keys(), dir))
     }
     fn len(&mut self, path: &str) -> Result<u64, DiskError> {
         Ok(self.file(path)?.len() as u64)

@@ -19,7 +19,7 @@ mod raft_store;
 mod segment;
 
 pub use atomic::{read_state_file, write_state_file, StateFileError};
-pub use disk::{Disk, DiskError, DiskErrorKind};
+pub use disk::{names_in_dir, Disk, DiskError, DiskErrorKind};
 pub use log::{AppendInfo, LogConfig, LogError, ReadResult, RecoveryReport, SegmentLog};
 pub use raft_store::{RaftStore, StoreError};
 
