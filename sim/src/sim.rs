@@ -174,7 +174,6 @@ pub struct Stats {
     pub storage_errors: u64,
     /// Restarts whose recovery cut a torn or corrupt log tail.
     pub torn_tails_cut: u64,
-    pub last_storage_error: Option<String>,
     pub final_commit: u64,
 }
 
@@ -469,7 +468,7 @@ impl Simulation {
             .complete(req, &self.cfg.disk, &mut self.disk_rng, wall_ms)
         {
             Ok(c) => c,
-            Err(e) => {
+            Err(_) => {
                 // Fail-stop: a node whose storage failed stops and recovers from its disk.
                 self.stats.storage_errors += 1;
                 let arg = self.stats.storage_errors as i64;
@@ -482,7 +481,6 @@ impl Simulation {
                     },
                 );
                 self.crash(node as usize);
-                self.stats.last_storage_error = Some(e.to_string());
                 let incarnation = self.nodes[node as usize].incarnation;
                 let at = self.now + self.workload_rng.range_inclusive(50, 500) * MS;
                 self.queue.push(at, Ev::AutoRestart { node, incarnation });
@@ -604,12 +602,15 @@ impl Simulation {
                         role: name,
                     },
                 );
-                if role == Role::Leader && self.cfg.checkers.contains(CheckerKind::ElectionSafety) {
-                    if let Err(e) = self.election_safety.on_leader(term.0, i as u32 + 1) {
+                // Leaders are always recorded (for stats); a violation counts only if enabled.
+                if role == Role::Leader {
+                    let result = self.election_safety.on_leader(term.0, i as u32 + 1);
+                    if let (Err(e), true) = (
+                        result,
+                        self.cfg.checkers.contains(CheckerKind::ElectionSafety),
+                    ) {
                         self.violate(CheckerKind::ElectionSafety, e);
                     }
-                } else if role == Role::Leader {
-                    let _ = self.election_safety.on_leader(term.0, i as u32 + 1);
                 }
             }
             Output::Event(Event::Truncated { from, removed }) => {

@@ -29,6 +29,22 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Every Rust source file of the workspace's crates and their tests.
+fn all_sources() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for dir in [
+        "core/src",
+        "sim/src",
+        "scenarios/src",
+        "scenarios/tests",
+        "runtime-tokio/src",
+        "tests/it",
+    ] {
+        rust_files(&root().join(dir), &mut files);
+    }
+    files
+}
+
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
@@ -149,16 +165,7 @@ fn core_has_a_clippy_config_banning_clocks_io_and_hash_maps() {
 
 #[test]
 fn every_source_file_says_what_it_owns() {
-    let mut files = Vec::new();
-    for dir in [
-        "core/src",
-        "sim/src",
-        "scenarios/src",
-        "runtime-tokio/src",
-        "tests/it",
-    ] {
-        rust_files(&root().join(dir), &mut files);
-    }
+    let files = all_sources();
     let missing: Vec<String> = files
         .iter()
         .filter(|f| !read(f).trim_start().starts_with("//!"))
@@ -173,16 +180,7 @@ fn every_source_file_says_what_it_owns() {
 
 #[test]
 fn no_test_is_ignored_and_no_test_sleeps_to_wait() {
-    let mut files = Vec::new();
-    for dir in [
-        "core/src",
-        "sim/src",
-        "scenarios/src",
-        "runtime-tokio/src",
-        "tests/it",
-    ] {
-        rust_files(&root().join(dir), &mut files);
-    }
+    let files = all_sources();
     let needles = [concat!("#[", "ignore"), concat!("thread::", "sleep")];
     let mut hits = Vec::new();
     for f in &files {
