@@ -25,6 +25,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod broker;
 pub mod ids;
 pub mod protocol;
 pub mod raft;

@@ -113,15 +113,17 @@ impl Raft {
         if cfg.has_bug(Bug::ForgetVoteOnRestart) {
             recovered.hard_state.voted_for = None;
         }
-        let log = RaftLog::from_entries(recovered.entries);
+        let log = RaftLog::with_base(recovered.base, recovered.entries);
         let durable = log.last_index();
+        // Compacted entries were committed before they were compacted.
+        let commit = recovered.base.index;
         let mut raft = Raft {
             role: Role::Follower,
             term: recovered.hard_state.term,
             voted_for: recovered.hard_state.voted_for,
             leader: None,
             log,
-            commit: LogIndex::ZERO,
+            commit,
             durable,
             pending_syncs: VecDeque::new(),
             hard_state_saved: recovered.hard_state,
@@ -184,6 +186,32 @@ impl Raft {
     }
     pub fn pending_proposals(&self) -> usize {
         self.proposals.len()
+    }
+
+    // ----- commands -----
+
+    /// A single voter has no one to wait for: it starts its election now instead of after a
+    /// randomized timeout. Multi-voter groups ignore this (their timeouts break ties).
+    pub fn campaign_if_alone(&mut self) {
+        if self.cfg.voters.len() == 1 && self.role != Role::Leader {
+            self.start_election();
+            self.invariants();
+        }
+    }
+
+    /// Lets the log forget entries through `index`, once the application no longer needs them
+    /// in memory (they are on disk in its store). Clamped to what is safe to forget: committed
+    /// entries that, on a leader, every follower already holds. A follower that later needs a
+    /// forgotten entry must be caught up from the store (not implemented yet: until it is, only
+    /// single-voter groups compact).
+    pub fn compact_through(&mut self, index: LogIndex) {
+        let mut safe = index.min(self.commit);
+        if self.role == Role::Leader {
+            for p in &self.progress {
+                safe = safe.min(p.matched);
+            }
+        }
+        self.log.compact_through(safe);
     }
 
     // ----- driving contract -----

@@ -8,7 +8,7 @@
 //!   without an earlier one.
 //! - `Sync` makes every earlier `Append` and `Truncate` durable.
 
-use super::message::Entry;
+use super::message::{Entry, LogPosition};
 use crate::ids::{LogIndex, NodeId, Term};
 
 /// The votes-and-terms state that must survive a crash.
@@ -49,5 +49,9 @@ pub enum StorageCompletion {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Recovered {
     pub hard_state: HardState,
+    /// Entries up to here are committed and compacted: not held in memory (see
+    /// [`super::RaftLog`]). Zero for a store that loads its whole log.
+    pub base: LogPosition,
+    /// The entries after `base`.
     pub entries: Vec<Entry>,
 }

@@ -533,23 +533,39 @@ impl SegmentLog {
         disk: &mut dyn Disk,
         now_wall_ms: i64,
     ) -> Result<i64, LogError> {
+        let start = self.retention_start(now_wall_ms);
+        self.remove_before(disk, start)
+    }
+
+    /// The log start offset retention would leave (whole closed segments past the time or
+    /// size limit go), without deleting anything.
+    pub fn retention_start(&self, now_wall_ms: i64) -> i64 {
         let mut total = self.size_bytes();
-        let mut removed = false;
-        while self.segments.len() > 1 {
-            let oldest = &self.segments[0];
+        for (i, seg) in self.segments.iter().enumerate() {
+            if i + 1 == self.segments.len() {
+                return seg.base;
+            }
             let expired = self.cfg.retention_ms.is_some_and(|ms| {
-                oldest.max_timestamp >= 0 && now_wall_ms.saturating_sub(oldest.max_timestamp) > ms
+                seg.max_timestamp >= 0 && now_wall_ms.saturating_sub(seg.max_timestamp) > ms
             });
             let oversize = self
                 .cfg
                 .retention_bytes
-                .is_some_and(|limit| total - oldest.size >= limit && total > limit);
+                .is_some_and(|limit| total - seg.size >= limit && total > limit);
             if !(expired || oversize) {
-                break;
+                return seg.base;
             }
-            total -= oldest.size;
-            let base = oldest.base;
-            self.segments.remove(0);
+            total -= seg.size;
+        }
+        self.log_start()
+    }
+
+    /// Deletes every closed segment that ends at or before `start` (a segment boundary from
+    /// [`SegmentLog::retention_start`]). Returns the new log start offset.
+    pub fn remove_before(&mut self, disk: &mut dyn Disk, start: i64) -> Result<i64, LogError> {
+        let mut removed = false;
+        while self.segments.len() > 1 && self.segments[1].base <= start {
+            let base = self.segments.remove(0).base;
             remove_segment(disk, &self.dir, base)?;
             removed = true;
         }

@@ -15,12 +15,14 @@
 mod atomic;
 mod disk;
 mod log;
+mod partition_store;
 mod raft_store;
 mod segment;
 
 pub use atomic::{read_state_file, write_state_file, StateFileError};
 pub use disk::{names_in_dir, Disk, DiskError, DiskErrorKind};
 pub use log::{AppendInfo, LogConfig, LogError, ReadResult, RecoveryReport, SegmentLog};
+pub use partition_store::{PartitionRecovery, PartitionStore};
 pub use raft_store::{RaftStore, StoreError};
 
 #[cfg(test)]

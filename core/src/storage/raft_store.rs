@@ -108,6 +108,7 @@ impl RaftStore {
             },
             Recovered {
                 hard_state,
+                base: Default::default(),
                 entries,
             },
             report,
@@ -207,7 +208,7 @@ fn decode_entry(batch: &[u8]) -> Result<Entry, StoreError> {
     })
 }
 
-fn encode_hard_state(hs: HardState) -> Vec<u8> {
+pub(crate) fn encode_hard_state(hs: HardState) -> Vec<u8> {
     let mut b = Vec::with_capacity(13);
     b.extend_from_slice(&hs.term.0.to_be_bytes());
     match hs.voted_for {
@@ -220,7 +221,7 @@ fn encode_hard_state(hs: HardState) -> Vec<u8> {
     b
 }
 
-fn decode_hard_state(b: &[u8]) -> Result<HardState, StoreError> {
+pub(crate) fn decode_hard_state(b: &[u8]) -> Result<HardState, StoreError> {
     let bad = || StoreError::Invalid(format!("hard state of {} bytes", b.len()));
     let term = Term(u64::from_be_bytes(
         b.get(..8).ok_or_else(bad)?.try_into().map_err(|_| bad())?,

@@ -1,0 +1,162 @@
+//! The broker's storage requests and the executor every driver uses to perform them, so the
+//! simulator and the runtime share one implementation of "what a request does to the disk".
+//!
+//! Requests for one target are answered in the order they were made (the driver keeps one FIFO
+//! queue); a Raft request that fails means the disk is broken and the broker must stop
+//! (fail-stop: the error goes to the driver, which stops the process).
+
+use super::PartitionId;
+use crate::protocol::records::BatchHeader;
+use crate::raft::{StorageCompletion, StorageRequest};
+use crate::storage::{
+    read_state_file, write_state_file, Disk, LogConfig, PartitionRecovery, PartitionStore,
+    ReadResult, StoreError,
+};
+use std::collections::BTreeMap;
+
+/// Where the catalogue lives, relative to the data directory.
+pub const CATALOGUE_FILE: &str = "catalogue";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StorageJob {
+    /// Open (creating or recovering) a partition's store in `dir`.
+    Open { dir: String, cfg: LogConfig },
+    /// A request from the partition's Raft group.
+    Raft(StorageRequest),
+    /// Read whole batches from `from`, about `max_bytes` (at least one batch).
+    Read { token: u64, from: i64, max_bytes: usize },
+    /// The first batch with a timestamp at or after `ts`.
+    OffsetForTimestamp { token: u64, ts: i64 },
+    /// Apply retention.
+    Housekeeping,
+    /// Remove the partition's files.
+    Delete,
+    /// Persist the catalogue (target: `None`).
+    SaveCatalogue(Vec<u8>),
+}
+
+#[derive(Debug)]
+pub enum StorageDone {
+    Opened {
+        recovery: PartitionRecovery,
+        batches: Vec<BatchHeader>,
+    },
+    Raft(StorageCompletion),
+    Read {
+        token: u64,
+        result: Result<ReadResult, String>,
+    },
+    OffsetForTimestamp {
+        token: u64,
+        result: Result<Option<(i64, i64)>, String>,
+    },
+    Housekeeping {
+        log_start: i64,
+    },
+    Deleted,
+    CatalogueSaved,
+}
+
+/// Performs storage jobs against a data directory on a [`Disk`].
+#[derive(Debug, Default)]
+pub struct BrokerStorage {
+    data_dir: String,
+    stores: BTreeMap<PartitionId, PartitionStore>,
+}
+
+impl BrokerStorage {
+    pub fn new(data_dir: &str) -> BrokerStorage {
+        BrokerStorage {
+            data_dir: data_dir.trim_end_matches('/').to_string(),
+            stores: BTreeMap::new(),
+        }
+    }
+
+    /// Reads the persisted catalogue, if any.
+    pub fn load_catalogue(&self, disk: &mut dyn Disk) -> Result<Option<Vec<u8>>, StoreError> {
+        read_state_file(disk, &format!("{}/{CATALOGUE_FILE}", self.data_dir)).map_err(StoreError::State)
+    }
+
+    /// Performs one job. An `Err` is a disk failure the broker cannot continue after.
+    pub fn execute(
+        &mut self,
+        disk: &mut dyn Disk,
+        target: Option<PartitionId>,
+        job: StorageJob,
+        now_wall_ms: i64,
+    ) -> Result<StorageDone, StoreError> {
+        let missing = || StoreError::Invalid(format!("no open store for partition {target:?}"));
+        Ok(match job {
+            StorageJob::SaveCatalogue(bytes) => {
+                write_state_file(disk, &format!("{}/{CATALOGUE_FILE}", self.data_dir), &bytes)?;
+                StorageDone::CatalogueSaved
+            }
+            StorageJob::Open { dir, cfg } => {
+                let id = target.ok_or_else(missing)?;
+                let mut batches = Vec::new();
+                let (store, recovery) = PartitionStore::open(
+                    disk,
+                    &format!("{}/{dir}", self.data_dir),
+                    cfg,
+                    now_wall_ms,
+                    &mut |h| batches.push(*h),
+                )?;
+                self.stores.insert(id, store);
+                StorageDone::Opened { recovery, batches }
+            }
+            StorageJob::Raft(req) => {
+                let store = self.store(target).ok_or_else(missing)?;
+                StorageDone::Raft(store.execute(disk, req, now_wall_ms)?)
+            }
+            StorageJob::Read {
+                token,
+                from,
+                max_bytes,
+            } => {
+                let store = self.store(target).ok_or_else(missing)?;
+                StorageDone::Read {
+                    token,
+                    result: store.read(disk, from, max_bytes).map_err(|e| e.to_string()),
+                }
+            }
+            StorageJob::OffsetForTimestamp { token, ts } => {
+                let store = self.store(target).ok_or_else(missing)?;
+                StorageDone::OffsetForTimestamp {
+                    token,
+                    result: store.offset_for_timestamp(disk, ts).map_err(|e| e.to_string()),
+                }
+            }
+            StorageJob::Housekeeping => {
+                let store = self.store(target).ok_or_else(missing)?;
+                StorageDone::Housekeeping {
+                    log_start: store.housekeeping(disk, now_wall_ms)?,
+                }
+            }
+            StorageJob::Delete => {
+                let id = target.ok_or_else(missing)?;
+                if let Some(store) = self.stores.remove(&id) {
+                    remove_tree(disk, store.dir())?;
+                }
+                StorageDone::Deleted
+            }
+        })
+    }
+
+    fn store(&mut self, target: Option<PartitionId>) -> Option<&mut PartitionStore> {
+        target.and_then(|id| self.stores.get_mut(&id))
+    }
+}
+
+/// Removes the files of a partition directory (its `log/` and state files).
+fn remove_tree(disk: &mut dyn Disk, dir: &str) -> Result<(), StoreError> {
+    for sub in [format!("{dir}/log"), dir.to_string()] {
+        for name in disk.list(&sub)? {
+            let path = format!("{sub}/{name}");
+            if disk.len(&path).is_ok() {
+                disk.remove(&path)?;
+            }
+        }
+        disk.sync_dir(&sub)?;
+    }
+    Ok(())
+}
