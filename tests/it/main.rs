@@ -7,11 +7,15 @@
 //! - `broken_variants`: each checker, alone, catches the bug it exists for.
 //! - `regressions`: every seed that ever failed, with its postmortem.
 //! - `tidy`: the architecture invariants of ARCHITECTURE.md.
+//! - `broker_proc`: real `sluice broker` processes (start, SIGKILL, restart, SIGTERM) on loopback.
+//! - `python_clients`: confluent-kafka and kafka-python produce, read back and survive a SIGKILL.
 
 mod broken_variants;
+mod broker_proc;
 mod determinism;
 mod fault_schedules;
 mod gates;
+mod python_clients;
 mod regressions;
 mod scenarios;
 mod storage_model;

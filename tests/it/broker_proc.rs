@@ -1,0 +1,399 @@
+//! Real `sluice broker` processes for the real-process tests (Python and rdkafka clients).
+//!
+//! `BrokerProc` spawns the built `sluice` binary on a free loopback port with its own data
+//! directory, captures its stderr and stdout to a log file next to that directory, and waits
+//! until the port accepts connections. It can SIGKILL the broker and restart it on the same port
+//! and data directory (the crash-recovery tests), or SIGTERM it and report how it exited.
+//!
+//! Every wait is bounded by a deadline. Between polls the harness does not sleep: it waits on
+//! the child's output pipes (a line of log or the pipe closing at exit wakes it at once), with a
+//! short timeout so that it re-checks the port and the process regularly. std only: no libc, so
+//! SIGTERM goes through the `kill` command and SIGKILL through `Child::kill`.
+//!
+//! Not here: clusters of several brokers (one `BrokerProc` per node will do once peers exist)
+//! and any Kafka client logic; the tests bring their own clients.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long a broker may take to accept connections after it is spawned.
+const READY_WITHIN: Duration = Duration::from_secs(30);
+/// How long a broker may take to exit after SIGTERM.
+const TERMINATE_WITHIN: Duration = Duration::from_secs(20);
+/// How often a wait re-checks the port or the process when the child prints nothing.
+const POLL_EVERY: Duration = Duration::from_millis(50);
+/// Lines of broker log shown in a failure message.
+const TAIL_LINES: usize = 80;
+
+/// The `sluice` binary under test: `$SLUICE_BIN`, else the one built in the same target
+/// profile directory as this test executable (`target/<profile>/deps/it-HASH` ->
+/// `target/<profile>/sluice`).
+pub fn sluice_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("SLUICE_BIN") {
+        let p = PathBuf::from(p);
+        assert!(
+            p.is_file(),
+            "SLUICE_BIN={} is not a file; unset it or point it at a built `sluice` binary",
+            p.display()
+        );
+        return p;
+    }
+    let exe = std::env::current_exe().expect("path of the running test executable");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable lives in target/<profile>/deps/");
+    let bin = profile_dir.join(format!("sluice{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "no `sluice` binary at {}: run `cargo build -p sluice` (same profile and target dir as \
+         the tests), or set SLUICE_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// A fresh, uniquely named directory under the system temp dir (process id and a counter). It
+/// is removed on drop unless the thread is panicking, so a failed test leaves its data and logs
+/// for inspection (the failure message names the path).
+#[derive(Debug)]
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("sluice-{label}-{}-{n}", std::process::id()));
+        // A leftover of an earlier run with the same pid would mix old data into this test.
+        if path.exists() {
+            std::fs::remove_dir_all(&path)
+                .unwrap_or_else(|e| panic!("removing stale {}: {e}", path.display()));
+        }
+        std::fs::create_dir_all(&path)
+            .unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
+        TempDir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept {} for inspection", self.path.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// A child process whose stdout and stderr are appended to a log file by pump threads. Each
+/// chunk of output, and each pipe's end, is also signalled on `events`, which is what waits
+/// block on instead of sleeping.
+#[derive(Debug)]
+pub struct CapturedChild {
+    child: Child,
+    events: Receiver<()>,
+    pumps: Vec<JoinHandle<()>>,
+}
+
+impl CapturedChild {
+    /// Spawns `cmd` with stdin closed and both output streams appended to `log`.
+    pub fn spawn(cmd: &mut Command, log: &Path) -> CapturedChild {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
+        let (tx, events) = mpsc::channel();
+        let out = child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>);
+        let err = child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>);
+        let pumps = [out, err]
+            .into_iter()
+            .flatten()
+            .map(|pipe| pump(pipe, open_append(log), tx.clone()))
+            .collect();
+        CapturedChild {
+            child,
+            events,
+            pumps,
+        }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The exit status if the process has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("try_wait on a child we own")
+    }
+
+    /// Waits until the next output chunk, the end of the output, or `at_most`, whichever comes
+    /// first. Once both pipes are closed the process is exiting, and `exited` will say so
+    /// within moments; until it does this only yields the thread.
+    pub fn pace(&self, at_most: Duration) {
+        match self.events.recv_timeout(at_most) {
+            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => std::thread::yield_now(),
+        }
+    }
+
+    /// Waits for the process to exit, at most `within`; `None` if it is still running.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.exited() {
+                self.join_pumps();
+                return Some(status);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            self.pace(POLL_EVERY.min(deadline - now));
+        }
+    }
+
+    /// SIGKILL (if still running) and reap.
+    pub fn kill(&mut self) -> ExitStatus {
+        if self.exited().is_none() {
+            // Fails only if the process exited in between; the wait below reaps it either way.
+            let _ = self.child.kill();
+        }
+        let status = self.child.wait().expect("wait on a killed child");
+        self.join_pumps();
+        status
+    }
+
+    fn join_pumps(&mut self) {
+        // The pipes reach end-of-file when the process (and anything that inherited them) exits.
+        for p in self.pumps.drain(..) {
+            let _ = p.join();
+        }
+    }
+}
+
+impl Drop for CapturedChild {
+    fn drop(&mut self) {
+        if self.exited().is_none() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+fn open_append(log: &Path) -> File {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap_or_else(|e| panic!("opening log {}: {e}", log.display()))
+}
+
+fn pump(mut pipe: Box<dyn Read + Send>, mut log: File, tx: Sender<()>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let _ = log.write_all(&buf[..n]);
+                    let _ = tx.send(());
+                }
+            }
+        }
+        // Dropping `tx` here tells a waiter the output ended.
+    })
+}
+
+/// The last `lines` lines of a text file (empty if it does not exist).
+pub fn file_tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// One `sluice broker` process on 127.0.0.1, restartable on the same port and data directory.
+#[derive(Debug)]
+pub struct BrokerProc {
+    proc: Option<CapturedChild>,
+    port: u16,
+    data_dir: PathBuf,
+    log: PathBuf,
+}
+
+impl BrokerProc {
+    /// Starts a broker over `data_dir` (created if missing) on a free loopback port and waits
+    /// until it accepts connections. Its log goes to `<data_dir>.broker.log`, beside the data
+    /// directory (in the test's temp dir when `data_dir` is a child of one).
+    pub fn start(data_dir: &Path) -> BrokerProc {
+        std::fs::create_dir_all(data_dir)
+            .unwrap_or_else(|e| panic!("creating {}: {e}", data_dir.display()));
+        let name = data_dir
+            .file_name()
+            .expect("data dir has a final component")
+            .to_string_lossy();
+        let log = data_dir.with_file_name(format!("{name}.broker.log"));
+        let mut broker = BrokerProc {
+            proc: None,
+            port: free_loopback_port(),
+            data_dir: data_dir.to_path_buf(),
+            log,
+        };
+        broker.spawn_and_wait_ready();
+        broker
+    }
+
+    /// The bootstrap address for clients, `127.0.0.1:PORT`.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL: the broker gets no chance to flush or sync anything.
+    pub fn kill9(&mut self) {
+        let mut p = self.proc.take().expect("kill9 on a running broker");
+        p.kill();
+        self.note(&format!("killed pid {} with SIGKILL", p.id()));
+    }
+
+    /// Starts the broker again on the same port and data directory and waits until it accepts
+    /// connections.
+    pub fn restart(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.kill();
+        }
+        self.spawn_and_wait_ready();
+    }
+
+    /// SIGTERM, then waits (bounded) for the broker to exit and returns how it exited. Panics
+    /// with the log tail if it does not exit in time (and SIGKILLs it).
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut p = self.proc.take().expect("terminate on a running broker");
+        let pid = p.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("running `kill -TERM`");
+        assert!(sent.success(), "`kill -TERM {pid}` failed: {sent}");
+        match p.wait_exit(TERMINATE_WITHIN) {
+            Some(status) => {
+                self.note(&format!("pid {pid} exited after SIGTERM: {status}"));
+                status
+            }
+            None => {
+                p.kill();
+                panic!(
+                    "broker pid {pid} did not exit within {TERMINATE_WITHIN:?} of SIGTERM; \
+                     killed it\n{}",
+                    self.describe()
+                );
+            }
+        }
+    }
+
+    /// The last lines of the broker's log (all its runs, in order).
+    pub fn log_tail(&self) -> String {
+        file_tail(&self.log, TAIL_LINES)
+    }
+
+    fn spawn_and_wait_ready(&mut self) {
+        let bin = sluice_bin();
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        self.note(&format!(
+            "starting {} broker --data-dir {} --listen {addr}",
+            bin.display(),
+            self.data_dir.display()
+        ));
+        let mut cmd = Command::new(&bin);
+        cmd.arg("broker")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--listen")
+            .arg(addr.to_string())
+            .env("RUST_BACKTRACE", "1");
+        let mut p = CapturedChild::spawn(&mut cmd, &self.log);
+        let started = Instant::now();
+        let deadline = started + READY_WITHIN;
+        loop {
+            if TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
+                self.note(&format!(
+                    "accepting on {addr} after {:?}",
+                    started.elapsed()
+                ));
+                self.proc = Some(p);
+                return;
+            }
+            if let Some(status) = p.exited() {
+                p.join_pumps();
+                panic!(
+                    "broker exited before accepting connections on {addr}: {status}\n{}",
+                    self.describe()
+                );
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                p.kill();
+                panic!(
+                    "broker did not accept connections on {addr} within {READY_WITHIN:?}\n{}",
+                    self.describe()
+                );
+            }
+            p.pace(POLL_EVERY.min(deadline - now));
+        }
+    }
+
+    /// Harness notes go into the broker log too, so the log reads as one story.
+    fn note(&self, what: &str) {
+        let _ = writeln!(open_append(&self.log), "[broker_proc] {what}");
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "--- broker log {} (last {TAIL_LINES} lines) ---\n{}\n--- end of broker log ---",
+            self.log.display(),
+            self.log_tail()
+        )
+    }
+}
+
+impl Drop for BrokerProc {
+    fn drop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.kill();
+        }
+        if std::thread::panicking() {
+            eprintln!("broker log kept at {}", self.log.display());
+        } else {
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
+}
+
+/// A port that was free a moment ago: bind port 0, read the port, close the listener. Another
+/// process could take it before the broker binds; on loopback in a test run that is rare, and
+/// the broker then fails to start with a clear log line.
+fn free_loopback_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
+    l.local_addr().expect("bound address").port()
+}
