@@ -9,6 +9,8 @@
 //! - `tidy`: the architecture invariants of ARCHITECTURE.md.
 //! - `broker_proc`: real `sluice broker` processes (start, SIGKILL, restart, SIGTERM) on loopback.
 //! - `python_clients`: confluent-kafka and kafka-python produce, read back and survive a SIGKILL.
+//! - `rdkafka_client`: librdkafka (the `rdkafka` crate) produces with every codec, reads back,
+//!   checks watermarks and timestamp lookups, and survives a SIGKILL; missing and deleted topics.
 
 mod broken_variants;
 mod broker_proc;
@@ -16,6 +18,7 @@ mod determinism;
 mod fault_schedules;
 mod gates;
 mod python_clients;
+mod rdkafka_client;
 mod regressions;
 mod scenarios;
 mod storage_model;
