@@ -1,7 +1,17 @@
-//! The `sluice` command: the product binary. The broker, admin and client subcommands arrive
-//! with the Kafka wire protocol and storage engine; until then it reports its version.
+//! The `sluice` command: the broker (`sluice broker`) and the admin and client tools
+//! (`sluice topic`, `sluice produce`, `sluice consume`).
+//!
+//! Exit codes: 0 success, 1 a failed operation (the message says why), 2 bad usage (clap).
 
-use clap::Parser;
+mod client;
+mod config;
+mod disk;
+mod metrics;
+mod server;
+mod tools;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -9,12 +19,95 @@ use clap::Parser;
     version,
     about = "Sluice: a Kafka-compatible event-streaming platform"
 )]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a broker (defaults: clients on 127.0.0.1:9092, data in ./data, metrics on 127.0.0.1:9644).
+    Broker(BrokerArgs),
+    /// Create, list, describe or delete topics.
+    Topic {
+        #[command(subcommand)]
+        action: tools::TopicAction,
+    },
+    /// Produce lines from standard input as records (one record per line).
+    Produce(tools::ProduceArgs),
+    /// Print records of a topic partition to standard output.
+    Consume(tools::ConsumeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct BrokerArgs {
+    /// TOML config file; flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Where partitions, the catalogue and Raft state live.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Address for Kafka clients, HOST:PORT.
+    #[arg(long)]
+    listen: Option<String>,
+    /// Address advertised to clients in Metadata (default: the listen address).
+    #[arg(long)]
+    advertised_listener: Option<String>,
+    /// Address for the Prometheus endpoint (`/metrics`); an empty string disables it.
+    #[arg(long)]
+    metrics_listen: Option<String>,
+    /// Create unknown topics when a client asks for their metadata.
+    #[arg(long)]
+    auto_create_topics: bool,
+    /// Broker id.
+    #[arg(long)]
+    node_id: Option<i32>,
+}
 
 fn main() {
-    let _ = Cli::parse();
-    println!(
-        "sluice {}: the broker is not built yet; see README.md",
-        env!("CARGO_PKG_VERSION")
-    );
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Broker(args) => run_broker(args),
+        Command::Topic { action } => tools::topic(action),
+        Command::Produce(args) => tools::produce(args),
+        Command::Consume(args) => tools::consume(args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run_broker(args: BrokerArgs) -> Result<(), String> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let mut settings = match &args.config {
+        Some(path) => config::Settings::from_file(path)?,
+        None => config::Settings::default(),
+    };
+    if let Some(d) = args.data_dir {
+        settings.data_dir = d;
+    }
+    if let Some(l) = args.listen {
+        settings.listen = l;
+    }
+    if let Some(a) = args.advertised_listener {
+        settings.advertised_listener = Some(a);
+    }
+    if let Some(m) = args.metrics_listen {
+        settings.metrics_listen = m;
+    }
+    if let Some(n) = args.node_id {
+        settings.node_id = n;
+    }
+    if args.auto_create_topics {
+        settings.auto_create_topics = true;
+    }
+    server::run(settings)
 }

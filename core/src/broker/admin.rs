@@ -110,7 +110,11 @@ impl Broker {
                     .and_then(|id| self.partitions.get(&id));
                 let leader = p.is_some_and(|p| p.is_leader());
                 MetadataResponsePartition {
-                    error_code: if leader { codes::NONE } else { codes::LEADER_NOT_AVAILABLE },
+                    error_code: if leader {
+                        codes::NONE
+                    } else {
+                        codes::LEADER_NOT_AVAILABLE
+                    },
                     partition_index: index as i32,
                     leader_id: if leader { node } else { -1 },
                     leader_epoch: p.map_or(-1, |p| p.leader_epoch()),
@@ -138,10 +142,11 @@ impl Broker {
             config,
         };
         self.open_partitions(&topic, 0);
-        self.outputs.push_back(super::Output::Event(super::Event::TopicCreated {
-            topic: name.to_string(),
-            partitions,
-        }));
+        self.outputs
+            .push_back(super::Output::Event(super::Event::TopicCreated {
+                topic: name.to_string(),
+                partitions,
+            }));
         self.catalogue.topics.insert(name.to_string(), topic);
     }
 
@@ -206,10 +211,16 @@ impl Broker {
     ) -> Result<(u32, TopicConfig), (i16, String)> {
         validate_topic_name(&t.name).map_err(|m| (codes::INVALID_TOPIC_EXCEPTION, m))?;
         if !seen.insert(t.name.clone()) {
-            return Err((codes::INVALID_REQUEST, format!("topic '{}' is listed twice", t.name)));
+            return Err((
+                codes::INVALID_REQUEST,
+                format!("topic '{}' is listed twice", t.name),
+            ));
         }
         if self.catalogue.topics.contains_key(&t.name) {
-            return Err((codes::TOPIC_ALREADY_EXISTS, format!("topic '{}' already exists", t.name)));
+            return Err((
+                codes::TOPIC_ALREADY_EXISTS,
+                format!("topic '{}' already exists", t.name),
+            ));
         }
         if !t.assignments.is_empty() {
             return Err((
@@ -254,15 +265,17 @@ impl Broker {
             let error_code = if self.catalogue.topics.remove(&name).is_some() {
                 changed = true;
                 for id in self.partition_ids.remove(&name).unwrap_or_default() {
-                    self.data.fail_partition(id, codes::UNKNOWN_TOPIC_OR_PARTITION);
+                    self.data
+                        .fail_partition(id, codes::UNKNOWN_TOPIC_OR_PARTITION);
                     self.outputs.push_back(super::Output::Storage {
                         target: Some(id),
                         job: super::StorageJob::Delete,
                     });
                 }
-                self.outputs.push_back(super::Output::Event(super::Event::TopicDeleted {
-                    topic: name.clone(),
-                }));
+                self.outputs
+                    .push_back(super::Output::Event(super::Event::TopicDeleted {
+                        topic: name.clone(),
+                    }));
                 codes::NONE
             } else {
                 codes::UNKNOWN_TOPIC_OR_PARTITION
@@ -290,12 +303,21 @@ impl Broker {
         let mut changed = false;
         for t in r.topics {
             let outcome = match self.catalogue.topics.get(&t.name) {
-                None => Err((codes::UNKNOWN_TOPIC_OR_PARTITION, format!("topic '{}' does not exist", t.name))),
+                None => Err((
+                    codes::UNKNOWN_TOPIC_OR_PARTITION,
+                    format!("topic '{}' does not exist", t.name),
+                )),
                 Some(topic) if t.count <= topic.partitions as i32 => Err((
                     codes::INVALID_PARTITIONS,
-                    format!("topic '{}' has {} partitions; the new count {} must be larger", t.name, topic.partitions, t.count),
+                    format!(
+                        "topic '{}' has {} partitions; the new count {} must be larger",
+                        t.name, topic.partitions, t.count
+                    ),
                 )),
-                Some(_) if t.count > 10_000 => Err((codes::INVALID_PARTITIONS, format!("{} partitions is above the limit 10000", t.count))),
+                Some(_) if t.count > 10_000 => Err((
+                    codes::INVALID_PARTITIONS,
+                    format!("{} partitions is above the limit 10000", t.count),
+                )),
                 Some(_) if t.assignments.as_ref().is_some_and(|a| !a.is_empty()) => Err((
                     codes::INVALID_REQUEST,
                     "manual replica assignment is not supported".into(),
@@ -371,20 +393,35 @@ impl Broker {
             RESOURCE_TOPIC => match self.catalogue.topics.get(&res.resource_name) {
                 None => {
                     out.error_code = codes::UNKNOWN_TOPIC_OR_PARTITION;
-                    out.error_message = Some(format!("topic '{}' does not exist", res.resource_name));
+                    out.error_message =
+                        Some(format!("topic '{}' does not exist", res.resource_name));
                 }
                 Some(topic) => {
                     for &name in TOPIC_CONFIG_NAMES.iter().filter(|n| wanted(n)) {
                         let explicit = topic.config.explicit.iter().any(|e| e == name);
                         let value = topic.config.get(name).unwrap_or_default();
-                        out.configs.push(entry(name, value, if explicit { SOURCE_TOPIC } else { SOURCE_DEFAULT }));
+                        out.configs.push(entry(
+                            name,
+                            value,
+                            if explicit {
+                                SOURCE_TOPIC
+                            } else {
+                                SOURCE_DEFAULT
+                            },
+                        ));
                     }
                 }
             },
-            RESOURCE_BROKER if res.resource_name.is_empty() || res.resource_name == self.cfg.node_id.to_string() => {
+            RESOURCE_BROKER
+                if res.resource_name.is_empty()
+                    || res.resource_name == self.cfg.node_id.to_string() =>
+            {
                 let defaults = TopicConfig::defaults(&self.cfg.log);
                 let broker_configs = [
-                    ("auto.create.topics.enable", self.cfg.auto_create_topics.to_string()),
+                    (
+                        "auto.create.topics.enable",
+                        self.cfg.auto_create_topics.to_string(),
+                    ),
                     ("num.partitions", self.cfg.default_partitions.to_string()),
                     ("log.retention.ms", defaults.retention_ms.to_string()),
                     ("log.retention.bytes", defaults.retention_bytes.to_string()),
@@ -397,7 +434,10 @@ impl Broker {
             }
             RESOURCE_BROKER => {
                 out.error_code = codes::INVALID_REQUEST;
-                out.error_message = Some(format!("this is broker {}, not {}", self.cfg.node_id, res.resource_name));
+                out.error_message = Some(format!(
+                    "this is broker {}, not {}",
+                    self.cfg.node_id, res.resource_name
+                ));
             }
             other => {
                 out.error_code = codes::INVALID_REQUEST;
@@ -429,7 +469,10 @@ impl Broker {
             self.respond(reply, Response::InitProducerId(response));
             return;
         }
-        if r.producer_id >= 0 && r.producer_id < self.catalogue.next_producer_id && r.producer_epoch >= 0 {
+        if r.producer_id >= 0
+            && r.producer_id < self.catalogue.next_producer_id
+            && r.producer_epoch >= 0
+        {
             // KIP-360: an idempotent producer bumps its epoch to reset its sequences.
             if r.producer_epoch < i16::MAX - 1 {
                 response.producer_id = r.producer_id;

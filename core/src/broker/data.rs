@@ -141,11 +141,23 @@ impl Broker {
                     partition_responses: t
                         .partition_data
                         .iter()
-                        .map(|p| error_partition(p.index, codes::INVALID_REQUIRED_ACKS, Some(format!("acks={acks}: use 0, 1 or -1"))))
+                        .map(|p| {
+                            error_partition(
+                                p.index,
+                                codes::INVALID_REQUIRED_ACKS,
+                                Some(format!("acks={acks}: use 0, 1 or -1")),
+                            )
+                        })
                         .collect(),
                 })
                 .collect();
-            self.respond(reply, Response::Produce(ProduceResponse { responses, ..Default::default() }));
+            self.respond(
+                reply,
+                Response::Produce(ProduceResponse {
+                    responses,
+                    ..Default::default()
+                }),
+            );
             return;
         }
         let transactional = r.transactional_id.as_deref().is_some_and(|t| !t.is_empty());
@@ -158,7 +170,14 @@ impl Broker {
             };
             for (s, pd) in topic.partition_data.into_iter().enumerate() {
                 let (resp, wait) = if transactional {
-                    (error_partition(pd.index, codes::TRANSACTIONAL_ID_AUTHORIZATION_FAILED, Some("transactions are not supported".into())), None)
+                    (
+                        error_partition(
+                            pd.index,
+                            codes::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                            Some("transactions are not supported".into()),
+                        ),
+                        None,
+                    )
                 } else {
                     self.produce_partition(&topic.name, pd.index, pd.records)
                 };
@@ -191,31 +210,84 @@ impl Broker {
         topic: &str,
         index: i32,
         records: Option<Bytes>,
-    ) -> (PartitionProduceResponse, Option<(PartitionId, LogIndex, i64)>) {
+    ) -> (
+        PartitionProduceResponse,
+        Option<(PartitionId, LogIndex, i64)>,
+    ) {
         let Some(id) = self.partition_id(topic, index) else {
-            return (error_partition(index, codes::UNKNOWN_TOPIC_OR_PARTITION, Some(format!("{topic}-{index} does not exist"))), None);
+            return (
+                error_partition(
+                    index,
+                    codes::UNKNOWN_TOPIC_OR_PARTITION,
+                    Some(format!("{topic}-{index} does not exist")),
+                ),
+                None,
+            );
         };
-        let max_message_bytes = self.catalogue.topics.get(topic).map_or(i64::MAX, |t| t.config.max_message_bytes);
+        let max_message_bytes = self
+            .catalogue
+            .topics
+            .get(topic)
+            .map_or(i64::MAX, |t| t.config.max_message_bytes);
         let p = self.partitions.get(&id).expect("listed partition");
         if !p.is_leader() {
-            return (error_partition(index, codes::NOT_LEADER_OR_FOLLOWER, None), None);
+            return (
+                error_partition(index, codes::NOT_LEADER_OR_FOLLOWER, None),
+                None,
+            );
         }
         let Some(records) = records.filter(|r| !r.is_empty()) else {
-            return (error_partition(index, codes::CORRUPT_MESSAGE, Some("no record batch".into())), None);
+            return (
+                error_partition(
+                    index,
+                    codes::CORRUPT_MESSAGE,
+                    Some("no record batch".into()),
+                ),
+                None,
+            );
         };
         if let Err(e) = validate(&records) {
-            return (error_partition(index, e.kafka_error_code(), Some(e.to_string())), None);
+            return (
+                error_partition(index, e.kafka_error_code(), Some(e.to_string())),
+                None,
+            );
         }
-        let headers: Vec<_> = batches(&records).filter_map(Result::ok).map(|b| (b.header, b.bytes.len())).collect();
+        let headers: Vec<_> = batches(&records)
+            .filter_map(Result::ok)
+            .map(|b| (b.header, b.bytes.len()))
+            .collect();
         for (h, size) in &headers {
             if *size as i64 > max_message_bytes {
-                return (error_partition(index, codes::MESSAGE_TOO_LARGE, Some(format!("a batch of {size} bytes exceeds max.message.bytes {max_message_bytes}"))), None);
+                return (
+                    error_partition(
+                        index,
+                        codes::MESSAGE_TOO_LARGE,
+                        Some(format!(
+                            "a batch of {size} bytes exceeds max.message.bytes {max_message_bytes}"
+                        )),
+                    ),
+                    None,
+                );
             }
             if h.is_control() {
-                return (error_partition(index, codes::INVALID_REQUEST, Some("clients may not write control batches".into())), None);
+                return (
+                    error_partition(
+                        index,
+                        codes::INVALID_REQUEST,
+                        Some("clients may not write control batches".into()),
+                    ),
+                    None,
+                );
             }
             if h.is_transactional() {
-                return (error_partition(index, codes::TRANSACTIONAL_ID_AUTHORIZATION_FAILED, Some("transactions are not supported".into())), None);
+                return (
+                    error_partition(
+                        index,
+                        codes::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                        Some("transactions are not supported".into()),
+                    ),
+                    None,
+                );
             }
         }
         let mut base_offset = None;
@@ -228,10 +300,20 @@ impl Broker {
             match p.check_sequence(&h) {
                 SequenceCheck::Refuse(code) => {
                     // Earlier batches of this request were appended; report the first failure.
-                    let resp = error_partition(index, code, Some(format!("producer {} epoch {} sequence {}", h.producer_id, h.producer_epoch, h.base_sequence)));
+                    let resp = error_partition(
+                        index,
+                        code,
+                        Some(format!(
+                            "producer {} epoch {} sequence {}",
+                            h.producer_id, h.producer_epoch, h.base_sequence
+                        )),
+                    );
                     return (resp, wait);
                 }
-                SequenceCheck::Duplicate { base_offset: b, last_offset } => {
+                SequenceCheck::Duplicate {
+                    base_offset: b,
+                    last_offset,
+                } => {
                     base_offset.get_or_insert(b);
                     wait = Some((id, LogIndex::ZERO, last_offset + 1));
                 }
@@ -246,17 +328,37 @@ impl Broker {
                     let p = self.partitions.get_mut(&id).expect("listed partition");
                     let raft = p.raft.as_mut().expect("a leader has a raft group");
                     let before = raft.last_index();
-                    raft.handle_input(raft::Input::Propose { now, id: proposal, data: Bytes::from(data) });
+                    raft.handle_input(raft::Input::Propose {
+                        now,
+                        id: proposal,
+                        data: Bytes::from(data),
+                    });
                     let after = raft.last_index();
                     if after == before {
                         self.drain_raft(id);
-                        return (error_partition(index, codes::REQUEST_TIMED_OUT, Some("too many appends pending; retry".into())), wait);
+                        return (
+                            error_partition(
+                                index,
+                                codes::REQUEST_TIMED_OUT,
+                                Some("too many appends pending; retry".into()),
+                            ),
+                            wait,
+                        );
                     }
                     let last = offset + i64::from(h.last_offset_delta);
                     p.record_proposal(after, epoch, offset, last);
                     if h.producer_id >= 0 && h.base_sequence >= 0 {
-                        let last_seq = ((i64::from(h.base_sequence) + i64::from(h.last_offset_delta)) % (i64::from(i32::MAX) + 1)) as i32;
-                        p.remember(h.producer_id, h.producer_epoch, h.base_sequence, last_seq, offset, last);
+                        let last_seq =
+                            ((i64::from(h.base_sequence) + i64::from(h.last_offset_delta))
+                                % (i64::from(i32::MAX) + 1)) as i32;
+                        p.remember(
+                            h.producer_id,
+                            h.producer_epoch,
+                            h.base_sequence,
+                            last_seq,
+                            offset,
+                            last,
+                        );
                     }
                     base_offset.get_or_insert(offset);
                     wait = Some((id, after, last + 1));
@@ -297,11 +399,15 @@ impl Broker {
     }
 
     fn check_produce(&mut self, key: u64) {
-        let Some(pending) = self.data.produces.get_mut(&key) else { return };
+        let Some(pending) = self.data.produces.get_mut(&key) else {
+            return;
+        };
         let partitions = &self.partitions;
         let acks = pending.acks;
         pending.waits.retain(|&(id, _, _, index, end)| {
-            let Some(p) = partitions.get(&id) else { return false };
+            let Some(p) = partitions.get(&id) else {
+                return false;
+            };
             let done = match acks {
                 -1 => p.high_watermark >= end,
                 1 => index <= p.written || p.high_watermark >= end,
@@ -364,7 +470,9 @@ impl Broker {
 
     /// Fills every slot from partition state, issuing reads where data is available.
     fn fetch_pass(&mut self, key: u64) {
-        let Some(f) = self.data.fetches.get_mut(&key) else { return };
+        let Some(f) = self.data.fetches.get_mut(&key) else {
+            return;
+        };
         f.parked = false;
         let mut jobs = Vec::new();
         for (k, slot) in f.slots.iter_mut().enumerate() {
@@ -409,16 +517,29 @@ impl Broker {
             self.data.reads.insert(token, (key, slot));
             self.outputs.push_back(super::Output::Storage {
                 target: Some(id),
-                job: super::StorageJob::Read { token, from, max_bytes },
+                job: super::StorageJob::Read {
+                    token,
+                    from,
+                    max_bytes,
+                },
             });
         }
         self.maybe_finish_fetch(key);
     }
 
-    pub(super) fn on_read(&mut self, id: PartitionId, token: u64, result: Result<ReadResult, String>) {
-        let Some((key, slot)) = self.data.reads.remove(&token) else { return };
+    pub(super) fn on_read(
+        &mut self,
+        id: PartitionId,
+        token: u64,
+        result: Result<ReadResult, String>,
+    ) {
+        let Some((key, slot)) = self.data.reads.remove(&token) else {
+            return;
+        };
         let hw = self.partitions.get(&id).map_or(0, |p| p.high_watermark);
-        let Some(f) = self.data.fetches.get_mut(&key) else { return };
+        let Some(f) = self.data.fetches.get_mut(&key) else {
+            return;
+        };
         f.reads -= 1;
         let s = &mut f.slots[slot];
         s.reading = false;
@@ -438,11 +559,17 @@ impl Broker {
     }
 
     fn maybe_finish_fetch(&mut self, key: u64) {
-        let Some(f) = self.data.fetches.get_mut(&key) else { return };
+        let Some(f) = self.data.fetches.get_mut(&key) else {
+            return;
+        };
         if f.reads > 0 {
             return;
         }
-        let parts = f.response.responses.iter().flat_map(|t| t.partitions.iter());
+        let parts = f
+            .response
+            .responses
+            .iter()
+            .flat_map(|t| t.partitions.iter());
         let mut bytes = 0usize;
         let mut errors = false;
         for p in parts {
@@ -479,7 +606,13 @@ impl Broker {
     /// Answers produces and fetches whose deadline passed.
     pub(super) fn expire_waits(&mut self) {
         let now = self.now.mono;
-        let produces: Vec<u64> = self.data.produces.iter().filter(|(_, p)| p.deadline <= now).map(|(&k, _)| k).collect();
+        let produces: Vec<u64> = self
+            .data
+            .produces
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(&k, _)| k)
+            .collect();
         for k in produces {
             let mut p = self.data.produces.remove(&k).expect("present");
             for &(_, t, s, _, _) in &p.waits {
@@ -492,7 +625,13 @@ impl Broker {
                 self.respond(p.reply, Response::Produce(p.response));
             }
         }
-        let fetches: Vec<u64> = self.data.fetches.iter().filter(|(_, f)| f.parked && f.deadline <= now).map(|(&k, _)| k).collect();
+        let fetches: Vec<u64> = self
+            .data
+            .fetches
+            .iter()
+            .filter(|(_, f)| f.parked && f.deadline <= now)
+            .map(|(&k, _)| k)
+            .collect();
         for k in fetches {
             let f = self.data.fetches.remove(&k).expect("present");
             self.respond(f.reply, Response::Fetch(f.response));
@@ -514,16 +653,25 @@ impl Broker {
                     partition_index: lp.partition_index,
                     ..Default::default()
                 };
-                match self.partition_id(&topic.name, lp.partition_index).and_then(|id| self.partitions.get(&id).map(|p| (id, p))) {
+                match self
+                    .partition_id(&topic.name, lp.partition_index)
+                    .and_then(|id| self.partitions.get(&id).map(|p| (id, p)))
+                {
                     None => out.error_code = codes::UNKNOWN_TOPIC_OR_PARTITION,
-                    Some((_, p)) if !p.is_leader() => out.error_code = codes::NOT_LEADER_OR_FOLLOWER,
+                    Some((_, p)) if !p.is_leader() => {
+                        out.error_code = codes::NOT_LEADER_OR_FOLLOWER
+                    }
                     Some((id, p)) => {
                         out.leader_epoch = p.leader_epoch();
                         match lp.timestamp {
                             EARLIEST => out.offset = p.log_start,
                             LATEST => out.offset = p.high_watermark,
                             MAX_TIMESTAMP => {
-                                out.offset = if p.high_watermark > p.log_start { p.high_watermark - 1 } else { -1 };
+                                out.offset = if p.high_watermark > p.log_start {
+                                    p.high_watermark - 1
+                                } else {
+                                    -1
+                                };
                             }
                             ts if ts >= 0 => lookups.push((id, t, s, ts, p.high_watermark)),
                             ts => {
@@ -542,7 +690,14 @@ impl Broker {
             return;
         }
         let key = self.data.key();
-        self.data.lists.insert(key, PendingList { reply, response, lookups: lookups.len() });
+        self.data.lists.insert(
+            key,
+            PendingList {
+                reply,
+                response,
+                lookups: lookups.len(),
+            },
+        );
         for (id, t, s, ts, hw) in lookups {
             let token = self.token();
             self.data.lookups.insert(token, (key, t, s, hw));
@@ -553,9 +708,18 @@ impl Broker {
         }
     }
 
-    pub(super) fn on_timestamp_lookup(&mut self, _id: PartitionId, token: u64, result: Result<Option<(i64, i64)>, String>) {
-        let Some((key, t, s, hw)) = self.data.lookups.remove(&token) else { return };
-        let Some(l) = self.data.lists.get_mut(&key) else { return };
+    pub(super) fn on_timestamp_lookup(
+        &mut self,
+        _id: PartitionId,
+        token: u64,
+        result: Result<Option<(i64, i64)>, String>,
+    ) {
+        let Some((key, t, s, hw)) = self.data.lookups.remove(&token) else {
+            return;
+        };
+        let Some(l) = self.data.lists.get_mut(&key) else {
+            return;
+        };
         let out = &mut l.response.topics[t].partitions[s];
         match result {
             Ok(Some((offset, ts))) if offset < hw => {
@@ -575,7 +739,11 @@ impl Broker {
         }
     }
 
-    pub(super) fn on_offset_for_leader_epoch(&mut self, reply: Reply, r: OffsetForLeaderEpochRequest) {
+    pub(super) fn on_offset_for_leader_epoch(
+        &mut self,
+        reply: Reply,
+        r: OffsetForLeaderEpochRequest,
+    ) {
         let topics = r
             .topics
             .into_iter()
@@ -588,10 +756,18 @@ impl Broker {
                             partition: rp.partition,
                             ..Default::default()
                         };
-                        match self.partition_id(&t.topic, rp.partition).and_then(|id| self.partitions.get(&id)) {
+                        match self
+                            .partition_id(&t.topic, rp.partition)
+                            .and_then(|id| self.partitions.get(&id))
+                        {
                             None => out.error_code = codes::UNKNOWN_TOPIC_OR_PARTITION,
-                            Some(p) if !p.is_leader() => out.error_code = codes::NOT_LEADER_OR_FOLLOWER,
-                            Some(p) if rp.current_leader_epoch >= 0 && rp.current_leader_epoch != p.leader_epoch() => {
+                            Some(p) if !p.is_leader() => {
+                                out.error_code = codes::NOT_LEADER_OR_FOLLOWER
+                            }
+                            Some(p)
+                                if rp.current_leader_epoch >= 0
+                                    && rp.current_leader_epoch != p.leader_epoch() =>
+                            {
                                 out.error_code = if rp.current_leader_epoch > p.leader_epoch() {
                                     codes::UNKNOWN_LEADER_EPOCH
                                 } else {
@@ -601,7 +777,12 @@ impl Broker {
                             Some(p) => {
                                 let (epoch, end) = p.end_offset_for_epoch(rp.leader_epoch);
                                 out.leader_epoch = epoch;
-                                out.end_offset = end.min(p.high_watermark.max(if epoch == p.leader_epoch() { p.high_watermark } else { end }));
+                                out.end_offset =
+                                    end.min(p.high_watermark.max(if epoch == p.leader_epoch() {
+                                        p.high_watermark
+                                    } else {
+                                        end
+                                    }));
                             }
                         }
                         out
@@ -651,4 +832,3 @@ fn trim_to_max_bytes(response: &mut FetchResponse, max_bytes: i32) {
         }
     }
 }
-

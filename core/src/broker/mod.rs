@@ -81,7 +81,11 @@ impl BrokerConfig {
 #[derive(Debug)]
 pub enum Input {
     /// One request frame (without its size prefix) from a connection.
-    Request { now: Now, conn: ConnId, frame: Bytes },
+    Request {
+        now: Now,
+        conn: ConnId,
+        frame: Bytes,
+    },
     /// The connection is gone; drop what it was waiting for.
     Disconnected { now: Now, conn: ConnId },
     /// Storage finished a job for a partition (`None`: the catalogue).
@@ -96,8 +100,14 @@ pub enum Input {
 
 #[derive(Debug)]
 pub enum Output {
-    /// Write this response frame (size prefix included) to the connection.
-    Response { conn: ConnId, frame: Vec<u8> },
+    /// Write this response frame (size prefix included) to the connection. `api_key` and
+    /// `received` (when the request arrived) are for the driver's metrics.
+    Response {
+        conn: ConnId,
+        frame: Vec<u8>,
+        api_key: i16,
+        received: Instant,
+    },
     /// Close the connection (after writing what was sent before): it sent something that
     /// cannot be answered.
     Close { conn: ConnId, reason: String },
@@ -112,14 +122,40 @@ pub enum Output {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    TopicCreated { topic: String, partitions: u32 },
-    TopicDeleted { topic: String },
-    PartitionOpened { topic: String, partition: u32, recovery: String },
-    LeaderElected { topic: String, partition: u32, epoch: i32 },
-    HighWatermark { topic: String, partition: u32, offset: i64 },
-    LogStartMoved { topic: String, partition: u32, offset: i64 },
+    TopicCreated {
+        topic: String,
+        partitions: u32,
+    },
+    TopicDeleted {
+        topic: String,
+    },
+    /// A partition's store opened; `dropped_bytes` of torn or corrupt tail were cut off.
+    PartitionOpened {
+        topic: String,
+        partition: u32,
+        recovery: String,
+        dropped_bytes: u64,
+    },
+    LeaderElected {
+        topic: String,
+        partition: u32,
+        epoch: i32,
+    },
+    HighWatermark {
+        topic: String,
+        partition: u32,
+        offset: i64,
+    },
+    LogStartMoved {
+        topic: String,
+        partition: u32,
+        offset: i64,
+    },
     /// A request the broker refused outright, for the driver's metrics and logs.
-    Malformed { conn: ConnId, reason: String },
+    Malformed {
+        conn: ConnId,
+        reason: String,
+    },
 }
 
 /// A response slot on a connection: filled when the request's answer is ready.
@@ -127,7 +163,7 @@ pub enum Event {
 struct ConnQueue {
     next_seq: u64,
     first_unsent: u64,
-    ready: BTreeMap<u64, Option<Vec<u8>>>,
+    ready: BTreeMap<u64, Option<(Vec<u8>, i16, Instant)>>,
 }
 
 /// Where a waiting request's answer goes.
@@ -136,7 +172,9 @@ pub struct Reply {
     pub conn: ConnId,
     pub seq: u64,
     pub correlation_id: i32,
+    pub api_key: i16,
     pub api_version: i16,
+    pub received: Instant,
 }
 
 pub struct Broker {
@@ -169,7 +207,12 @@ impl std::fmt::Debug for Broker {
 impl Broker {
     /// Starts a broker from its persisted catalogue (`None` on a fresh data directory). Every
     /// partition's store is opened through storage jobs before it serves.
-    pub fn new(cfg: BrokerConfig, catalogue: Option<&[u8]>, mut rng: DetRng, now: Now) -> Result<Broker, String> {
+    pub fn new(
+        cfg: BrokerConfig,
+        catalogue: Option<&[u8]>,
+        mut rng: DetRng,
+        now: Now,
+    ) -> Result<Broker, String> {
         cfg.log.validate()?;
         let fresh = catalogue.is_none();
         let catalogue = match catalogue {
@@ -227,7 +270,9 @@ impl Broker {
 
     pub fn handle_input(&mut self, input: Input) {
         let now = match &input {
-            Input::Request { now, .. } | Input::Disconnected { now, .. } | Input::Storage { now, .. } => *now,
+            Input::Request { now, .. }
+            | Input::Disconnected { now, .. }
+            | Input::Storage { now, .. } => *now,
             Input::Timeout(now) => *now,
         };
         if now.mono >= self.now.mono {
@@ -261,8 +306,14 @@ impl Broker {
 
     pub fn invariants(&self) {
         for p in self.partitions.values() {
-            assert!(p.log_start <= p.high_watermark, "log start above the high watermark");
-            assert!(p.high_watermark <= p.next_offset, "high watermark above the log end");
+            assert!(
+                p.log_start <= p.high_watermark,
+                "log start above the high watermark"
+            );
+            assert!(
+                p.high_watermark <= p.next_offset,
+                "high watermark above the log end"
+            );
         }
     }
 
@@ -276,7 +327,10 @@ impl Broker {
             Ok(decoded) => decoded,
             Err(e) => {
                 let reason = format!("undecodable request: {e}");
-                self.outputs.push_back(Output::Event(Event::Malformed { conn, reason: reason.clone() }));
+                self.outputs.push_back(Output::Event(Event::Malformed {
+                    conn,
+                    reason: reason.clone(),
+                }));
                 self.conns.remove(&conn);
                 self.data.forget_conn(conn);
                 self.outputs.push_back(Output::Close { conn, reason });
@@ -287,11 +341,16 @@ impl Broker {
             conn,
             seq,
             correlation_id: header.correlation_id,
+            api_key: header.api_key as i16,
             api_version: header.api_version,
+            received: self.now.mono,
         };
         match request {
             Request::UnsupportedApiVersions => {
-                self.finish_raw(reply, Some(api_versions_fallback_response(header.correlation_id)));
+                self.finish_raw(
+                    reply,
+                    Some(api_versions_fallback_response(header.correlation_id)),
+                );
             }
             Request::ApiVersions(_) => {
                 let body = protocol::messages::api_versions::ApiVersionsResponse {
@@ -326,11 +385,17 @@ impl Broker {
         let Some(q) = self.conns.get_mut(&reply.conn) else {
             return; // the connection closed while the request waited
         };
-        q.ready.insert(reply.seq, frame);
-        while let Some(frame) = q.ready.remove(&q.first_unsent) {
+        q.ready
+            .insert(reply.seq, frame.map(|f| (f, reply.api_key, reply.received)));
+        while let Some(slot) = q.ready.remove(&q.first_unsent) {
             q.first_unsent += 1;
-            if let Some(frame) = frame {
-                self.outputs.push_back(Output::Response { conn: reply.conn, frame });
+            if let Some((frame, api_key, received)) = slot {
+                self.outputs.push_back(Output::Response {
+                    conn: reply.conn,
+                    frame,
+                    api_key,
+                    received,
+                });
             }
         }
     }
@@ -353,7 +418,8 @@ impl Broker {
             let id = PartitionId(self.next_partition_id);
             self.next_partition_id += 1;
             ids.push(id);
-            self.partitions.insert(id, Partition::new(&topic.name, index));
+            self.partitions
+                .insert(id, Partition::new(&topic.name, index));
             self.outputs.push_back(Output::Storage {
                 target: Some(id),
                 job: StorageJob::Open {
@@ -366,7 +432,10 @@ impl Broker {
 
     fn partition_id(&self, topic: &str, index: i32) -> Option<PartitionId> {
         let ids = self.partition_ids.get(topic)?;
-        usize::try_from(index).ok().and_then(|i| ids.get(i)).copied()
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| ids.get(i))
+            .copied()
     }
 
     fn save_catalogue(&mut self) {
@@ -397,7 +466,9 @@ impl Broker {
                 self.after_partition_change(id);
             }
             StorageDone::Read { token, result } => self.on_read(id, token, result),
-            StorageDone::OffsetForTimestamp { token, result } => self.on_timestamp_lookup(id, token, result),
+            StorageDone::OffsetForTimestamp { token, result } => {
+                self.on_timestamp_lookup(id, token, result)
+            }
             StorageDone::Housekeeping { log_start } => {
                 let p = self.partitions.get_mut(&id).expect("checked");
                 if log_start > p.log_start {
@@ -416,29 +487,41 @@ impl Broker {
         }
     }
 
-    fn on_opened(&mut self, id: PartitionId, recovery: crate::storage::PartitionRecovery, batches: Vec<crate::protocol::records::BatchHeader>) {
+    fn on_opened(
+        &mut self,
+        id: PartitionId,
+        recovery: crate::storage::PartitionRecovery,
+        batches: Vec<crate::protocol::records::BatchHeader>,
+    ) {
         let node = NodeId(self.cfg.node_id as u32);
         let mut raft_cfg = raft::Config::new(node, vec![node]);
         raft_cfg.election_timeout = self.cfg.raft_election_timeout;
         raft_cfg.heartbeat_interval = self.cfg.raft_heartbeat_interval;
         let rng = DetRng::with_stream(self.rng.next_u64(), id.0);
         let report = recovery.report.to_string();
+        let dropped_bytes = recovery.report.truncated.iter().map(|t| t.2).sum();
         let p = self.partitions.get_mut(&id).expect("checked");
         for h in &batches {
             p.recover_batch(h);
+        }
+        for &(epoch, offset) in &recovery.epochs {
+            p.note_epoch(epoch, offset);
         }
         p.log_start = recovery.log_start;
         p.next_offset = recovery.next_offset;
         p.high_watermark = recovery.next_offset;
         p.written = recovery.raft.base.index;
-        let mut raft = Raft::new(raft_cfg, recovery.raft, rng, self.now).expect("a single-voter config is valid");
+        let mut raft = Raft::new(raft_cfg, recovery.raft, rng, self.now)
+            .expect("a single-voter config is valid");
         raft.campaign_if_alone();
         p.raft = Some(raft);
-        self.outputs.push_back(Output::Event(Event::PartitionOpened {
-            topic: p.topic.clone(),
-            partition: p.index,
-            recovery: report,
-        }));
+        self.outputs
+            .push_back(Output::Event(Event::PartitionOpened {
+                topic: p.topic.clone(),
+                partition: p.index,
+                recovery: report,
+                dropped_bytes,
+            }));
         self.drain_raft(id);
         self.after_partition_change(id);
     }
@@ -467,7 +550,10 @@ impl Broker {
                 raft::Output::Proposal { outcome, .. } => {
                     // Busy is seen by the proposer (the log did not grow); these mean
                     // leadership was lost with proposals in flight.
-                    if matches!(outcome, raft::ProposalOutcome::NotLeader { .. } | raft::ProposalOutcome::Unknown) {
+                    if matches!(
+                        outcome,
+                        raft::ProposalOutcome::NotLeader { .. } | raft::ProposalOutcome::Unknown
+                    ) {
                         lost = true;
                     }
                 }
@@ -492,7 +578,9 @@ impl Broker {
     /// After anything that may move a partition's written index or high watermark: answer the
     /// produce and fetch requests waiting on it.
     fn after_partition_change(&mut self, id: PartitionId) {
-        let Some(p) = self.partitions.get_mut(&id) else { return };
+        let Some(p) = self.partitions.get_mut(&id) else {
+            return;
+        };
         let before = p.high_watermark;
         p.advance_high_watermark();
         let (hw, written_end) = (p.high_watermark, p.written);
@@ -514,7 +602,12 @@ impl Broker {
         let due: Vec<PartitionId> = self
             .partitions
             .iter()
-            .filter(|(_, p)| p.raft.as_ref().and_then(Raft::poll_timeout).is_some_and(|d| d <= now))
+            .filter(|(_, p)| {
+                p.raft
+                    .as_ref()
+                    .and_then(Raft::poll_timeout)
+                    .is_some_and(|d| d <= now)
+            })
             .map(|(&id, _)| id)
             .collect();
         for id in due {
@@ -523,7 +616,12 @@ impl Broker {
         }
         if self.housekeeping_deadline.is_some_and(|d| d <= now) {
             self.housekeeping_deadline = Some(now + self.cfg.housekeeping_interval);
-            let ids: Vec<PartitionId> = self.partitions.iter().filter(|(_, p)| p.raft.is_some()).map(|(&id, _)| id).collect();
+            let ids: Vec<PartitionId> = self
+                .partitions
+                .iter()
+                .filter(|(_, p)| p.raft.is_some())
+                .map(|(&id, _)| id)
+                .collect();
             for id in ids {
                 self.outputs.push_back(Output::Storage {
                     target: Some(id),
@@ -552,4 +650,3 @@ fn random_uuid(rng: &mut DetRng) -> crate::protocol::wire::Uuid {
 
 #[cfg(test)]
 mod tests;
-

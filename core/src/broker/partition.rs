@@ -3,8 +3,8 @@
 //! producers' sequence state.
 //!
 //! Offsets: a normal entry is one batch the broker stamped with its base offset before
-//! proposing; a no-op entry (appended by Raft on election) is a one-record control batch. The
-//! broker mirrors that rule here so it knows every entry's offsets without asking storage.
+//! proposing; a no-op entry (appended by Raft on election) takes no offset. The broker mirrors
+//! the partition store's rule here so it knows every entry's offsets without asking storage.
 
 use crate::ids::{LogIndex, Term};
 use crate::protocol::codes;
@@ -72,14 +72,20 @@ impl Partition {
 
     /// Replays one batch header found on disk at start-up.
     pub fn recover_batch(&mut self, h: &BatchHeader) {
-        self.note_epoch(h.partition_leader_epoch, h.base_offset);
         if h.producer_id >= 0 && h.base_sequence >= 0 && !h.is_control() {
             let last_seq = seq_add(h.base_sequence, h.last_offset_delta);
-            self.remember(h.producer_id, h.producer_epoch, h.base_sequence, last_seq, h.base_offset, h.last_offset());
+            self.remember(
+                h.producer_id,
+                h.producer_epoch,
+                h.base_sequence,
+                last_seq,
+                h.base_offset,
+                h.last_offset(),
+            );
         }
     }
 
-    fn note_epoch(&mut self, epoch: i32, offset: i64) {
+    pub fn note_epoch(&mut self, epoch: i32, offset: i64) {
         if self.epochs.last().is_none_or(|&(e, _)| e < epoch) {
             self.epochs.push((epoch, offset));
         }
@@ -106,15 +112,17 @@ impl Partition {
         let mut i = known.next();
         let mut added = Vec::new();
         while i <= last {
-            let e = raft.entry(i).expect("uncompacted entry above the commit index");
+            let e = raft
+                .entry(i)
+                .expect("uncompacted entry above the commit index");
             debug_assert_eq!(e.kind, EntryKind::Noop, "proposals are accounted when made");
             let term = i32::try_from(e.term.0).unwrap_or(i32::MAX);
             added.push((i, term));
             i = i.next();
         }
         for (i, term) in added {
+            // A no-op takes no offset (see the partition store).
             self.note_epoch(term, self.next_offset);
-            self.next_offset += 1;
             self.uncommitted.push_back((i, self.next_offset));
         }
     }
@@ -129,7 +137,13 @@ impl Partition {
     }
 
     /// Records a proposal Raft accepted at `index` covering offsets up to `last_offset`.
-    pub fn record_proposal(&mut self, index: LogIndex, epoch: i32, base_offset: i64, last_offset: i64) {
+    pub fn record_proposal(
+        &mut self,
+        index: LogIndex,
+        epoch: i32,
+        base_offset: i64,
+        last_offset: i64,
+    ) {
         self.note_epoch(epoch, base_offset);
         self.next_offset = last_offset + 1;
         self.uncommitted.push_back((index, self.next_offset));
@@ -137,7 +151,9 @@ impl Partition {
 
     /// Moves the high watermark up to Raft's commit index. Returns whether it moved.
     pub fn advance_high_watermark(&mut self) -> bool {
-        let Some(raft) = &mut self.raft else { return false };
+        let Some(raft) = &mut self.raft else {
+            return false;
+        };
         let commit = raft.commit_index();
         let mut moved = false;
         while let Some(&(i, end)) = self.uncommitted.front() {
@@ -197,7 +213,15 @@ impl Partition {
     }
 
     /// Remembers an appended idempotent batch.
-    pub fn remember(&mut self, pid: i64, epoch: i16, first: i32, last: i32, base: i64, last_offset: i64) {
+    pub fn remember(
+        &mut self,
+        pid: i64,
+        epoch: i16,
+        first: i32,
+        last: i32,
+        base: i64,
+        last_offset: i64,
+    ) {
         let state = self.producers.entry(pid).or_default();
         if epoch != state.epoch {
             state.epoch = epoch;
@@ -216,7 +240,10 @@ impl Partition {
         if k == 0 {
             return (-1, -1);
         }
-        let end = self.epochs.get(k).map_or(self.next_offset, |&(_, start)| start);
+        let end = self
+            .epochs
+            .get(k)
+            .map_or(self.next_offset, |&(_, start)| start);
         (self.epochs[k - 1].0, end)
     }
 
@@ -254,18 +281,30 @@ mod tests {
     #[test]
     fn sequences_must_follow_and_retries_are_recognised() {
         let mut p = Partition::new("t", 0);
-        assert_eq!(p.check_sequence(&header(7, 0, 3, 1)), SequenceCheck::Refuse(codes::UNKNOWN_PRODUCER_ID));
+        assert_eq!(
+            p.check_sequence(&header(7, 0, 3, 1)),
+            SequenceCheck::Refuse(codes::UNKNOWN_PRODUCER_ID)
+        );
         assert_eq!(p.check_sequence(&header(7, 0, 0, 2)), SequenceCheck::Append);
         p.remember(7, 0, 0, 1, 10, 11);
         assert_eq!(
             p.check_sequence(&header(7, 0, 0, 2)),
-            SequenceCheck::Duplicate { base_offset: 10, last_offset: 11 }
+            SequenceCheck::Duplicate {
+                base_offset: 10,
+                last_offset: 11
+            }
         );
         assert_eq!(p.check_sequence(&header(7, 0, 2, 1)), SequenceCheck::Append);
-        assert_eq!(p.check_sequence(&header(7, 0, 3, 1)), SequenceCheck::Refuse(codes::OUT_OF_ORDER_SEQUENCE_NUMBER));
+        assert_eq!(
+            p.check_sequence(&header(7, 0, 3, 1)),
+            SequenceCheck::Refuse(codes::OUT_OF_ORDER_SEQUENCE_NUMBER)
+        );
         assert_eq!(p.check_sequence(&header(7, 1, 0, 1)), SequenceCheck::Append);
         p.remember(7, 1, 0, 0, 12, 12);
-        assert_eq!(p.check_sequence(&header(7, 0, 2, 1)), SequenceCheck::Refuse(codes::INVALID_PRODUCER_EPOCH));
+        assert_eq!(
+            p.check_sequence(&header(7, 0, 2, 1)),
+            SequenceCheck::Refuse(codes::INVALID_PRODUCER_EPOCH)
+        );
         assert_eq!(seq_add(i32::MAX, 1), 0);
     }
 

@@ -24,7 +24,11 @@ pub enum StorageJob {
     /// A request from the partition's Raft group.
     Raft(StorageRequest),
     /// Read whole batches from `from`, about `max_bytes` (at least one batch).
-    Read { token: u64, from: i64, max_bytes: usize },
+    Read {
+        token: u64,
+        from: i64,
+        max_bytes: usize,
+    },
     /// The first batch with a timestamp at or after `ts`.
     OffsetForTimestamp { token: u64, ts: i64 },
     /// Apply retention.
@@ -74,7 +78,8 @@ impl BrokerStorage {
 
     /// Reads the persisted catalogue, if any.
     pub fn load_catalogue(&self, disk: &mut dyn Disk) -> Result<Option<Vec<u8>>, StoreError> {
-        read_state_file(disk, &format!("{}/{CATALOGUE_FILE}", self.data_dir)).map_err(StoreError::State)
+        read_state_file(disk, &format!("{}/{CATALOGUE_FILE}", self.data_dir))
+            .map_err(StoreError::State)
     }
 
     /// Performs one job. An `Err` is a disk failure the broker cannot continue after.
@@ -123,7 +128,9 @@ impl BrokerStorage {
                 let store = self.store(target).ok_or_else(missing)?;
                 StorageDone::OffsetForTimestamp {
                     token,
-                    result: store.offset_for_timestamp(disk, ts).map_err(|e| e.to_string()),
+                    result: store
+                        .offset_for_timestamp(disk, ts)
+                        .map_err(|e| e.to_string()),
                 }
             }
             StorageJob::Housekeeping => {
@@ -140,6 +147,14 @@ impl BrokerStorage {
                 StorageDone::Deleted
             }
         })
+    }
+
+    /// Makes every partition's appended data durable (for a clean shutdown).
+    pub fn sync_all(&mut self, disk: &mut dyn Disk) -> Result<(), StoreError> {
+        for store in self.stores.values_mut() {
+            store.sync(disk)?;
+        }
+        Ok(())
     }
 
     fn store(&mut self, target: Option<PartitionId>) -> Option<&mut PartitionStore> {

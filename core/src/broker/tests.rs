@@ -34,7 +34,13 @@ impl Harness {
         let storage = BrokerStorage::new("data");
         let catalogue = storage.load_catalogue(&mut disk).unwrap();
         let now = Now::at(Instant::from_nanos(1_000_000), 1_700_000_000_000);
-        let broker = Broker::new(BrokerConfig::new(1, "127.0.0.1", 9092), catalogue.as_deref(), DetRng::new(seed), now).unwrap();
+        let broker = Broker::new(
+            BrokerConfig::new(1, "127.0.0.1", 9092),
+            catalogue.as_deref(),
+            DetRng::new(seed),
+            now,
+        )
+        .unwrap();
         let mut h = Harness {
             broker,
             storage,
@@ -54,7 +60,7 @@ impl Harness {
         loop {
             while let Some(out) = self.broker.poll_output() {
                 match out {
-                    Output::Response { conn, frame } => {
+                    Output::Response { conn, frame, .. } => {
                         self.responses.entry(conn).or_default().push_back(frame)
                     }
                     Output::Close { conn, .. } => self.closed.push(conn),
@@ -62,17 +68,33 @@ impl Harness {
                     Output::Event(_) => {}
                 }
             }
-            let Some((target, job)) = jobs.pop_front() else { break };
-            let done = self.storage.execute(&mut self.disk, target, job, self.now.wall_ms).unwrap();
-            self.broker.handle_input(Input::Storage { now: self.now, target, done });
+            let Some((target, job)) = jobs.pop_front() else {
+                break;
+            };
+            let done = self
+                .storage
+                .execute(&mut self.disk, target, job, self.now.wall_ms)
+                .unwrap();
+            self.broker.handle_input(Input::Storage {
+                now: self.now,
+                target,
+                done,
+            });
         }
     }
 
     /// Advances virtual time to the broker's next deadline (bounded) and delivers it.
     fn advance(&mut self, max: Duration) {
         let limit = self.now.mono + max;
-        let at = self.broker.poll_timeout().map_or(limit, |d| d.min(limit)).max(self.now.mono);
-        self.now = Now::at(at, self.now.wall_ms + (at.as_nanos() - self.now.mono.as_nanos()) as i64 / 1_000_000);
+        let at = self
+            .broker
+            .poll_timeout()
+            .map_or(limit, |d| d.min(limit))
+            .max(self.now.mono);
+        self.now = Now::at(
+            at,
+            self.now.wall_ms + (at.as_nanos() - self.now.mono.as_nanos()) as i64 / 1_000_000,
+        );
         self.broker.handle_input(Input::Timeout(self.now));
         self.settle();
     }
@@ -127,7 +149,10 @@ impl Harness {
                     replication_factor: 1,
                     configs: configs
                         .iter()
-                        .map(|(k, v)| CreatableTopicConfig { name: k.to_string(), value: Some(v.to_string()) })
+                        .map(|(k, v)| CreatableTopicConfig {
+                            name: k.to_string(),
+                            value: Some(v.to_string()),
+                        })
                         .collect(),
                     ..Default::default()
                 }],
@@ -135,7 +160,9 @@ impl Harness {
                 ..Default::default()
             }),
         );
-        let Response::CreateTopics(r) = r else { panic!() };
+        let Response::CreateTopics(r) = r else {
+            panic!()
+        };
         r.topics[0].error_code
     }
 
@@ -159,12 +186,18 @@ impl Harness {
                 replica_id: -1,
                 topics: vec![ListOffsetsTopic {
                     name: topic.into(),
-                    partitions: vec![ListOffsetsPartition { partition_index: partition, timestamp: ts, ..Default::default() }],
+                    partitions: vec![ListOffsetsPartition {
+                        partition_index: partition,
+                        timestamp: ts,
+                        ..Default::default()
+                    }],
                 }],
                 ..Default::default()
             }),
         );
-        let Response::ListOffsets(r) = r else { panic!() };
+        let Response::ListOffsets(r) = r else {
+            panic!()
+        };
         let p = &r.topics[0].partitions[0];
         (p.error_code, p.offset)
     }
@@ -177,7 +210,10 @@ fn produce_request(topic: &str, partition: i32, acks: i16, batch: Vec<u8>) -> Re
         timeout_ms: 5000,
         topic_data: vec![TopicProduceData {
             name: topic.into(),
-            partition_data: vec![PartitionProduceData { index: partition, records: Some(Bytes::from(batch)) }],
+            partition_data: vec![PartitionProduceData {
+                index: partition,
+                records: Some(Bytes::from(batch)),
+            }],
         }],
     })
 }
@@ -189,7 +225,12 @@ fn fetch_request(topic: &str, partition: i32, offset: i64, max_wait_ms: i32) -> 
         max_bytes: 1 << 20,
         topics: vec![FetchTopic {
             topic: topic.into(),
-            partitions: vec![FetchPartition { partition, fetch_offset: offset, partition_max_bytes: 1 << 20, ..Default::default() }],
+            partitions: vec![FetchPartition {
+                partition,
+                fetch_offset: offset,
+                partition_max_bytes: 1 << 20,
+                ..Default::default()
+            }],
         }],
         ..Default::default()
     })
@@ -198,17 +239,37 @@ fn fetch_request(topic: &str, partition: i32, offset: i64, max_wait_ms: i32) -> 
 fn batch(values: &[&str], ts: i64) -> Vec<u8> {
     let records: Vec<NewRecord<'_>> = values
         .iter()
-        .map(|v| NewRecord { value: Some(v.as_bytes()), ..NewRecord::default() })
+        .map(|v| NewRecord {
+            value: Some(v.as_bytes()),
+            ..NewRecord::default()
+        })
         .collect();
-    build_batch(BatchSpec { base_timestamp: ts, ..BatchSpec::default() }, &records)
+    build_batch(
+        BatchSpec {
+            base_timestamp: ts,
+            ..BatchSpec::default()
+        },
+        &records,
+    )
 }
 
 fn idempotent_batch(pid: i64, epoch: i16, seq: i32, values: &[&str]) -> Vec<u8> {
     let records: Vec<NewRecord<'_>> = values
         .iter()
-        .map(|v| NewRecord { value: Some(v.as_bytes()), ..NewRecord::default() })
+        .map(|v| NewRecord {
+            value: Some(v.as_bytes()),
+            ..NewRecord::default()
+        })
         .collect();
-    build_batch(BatchSpec { producer_id: pid, producer_epoch: epoch, base_sequence: seq, ..BatchSpec::default() }, &records)
+    build_batch(
+        BatchSpec {
+            producer_id: pid,
+            producer_epoch: epoch,
+            base_sequence: seq,
+            ..BatchSpec::default()
+        },
+        &records,
+    )
 }
 
 /// Every (offset, value) of the data records in a fetch result, control batches skipped.
@@ -221,7 +282,10 @@ fn values(p: &PartitionData) -> Vec<(i64, String)> {
             continue;
         }
         for r in read_records(b.bytes).unwrap() {
-            out.push((r.offset, String::from_utf8(r.value.unwrap().to_vec()).unwrap()));
+            out.push((
+                r.offset,
+                String::from_utf8(r.value.unwrap().to_vec()).unwrap(),
+            ));
         }
     }
     out
@@ -232,46 +296,76 @@ fn produce_then_fetch_round_trips_with_offsets_and_high_watermark() {
     let mut h = Harness::new();
     assert_eq!(h.create_topic("orders", 2, &[]), codes::NONE);
     h.until_ready();
-    // The election's leader-change marker takes offset 0.
     let t0 = h.now.wall_ms;
     let (err, base) = h.produce("orders", 1, -1, batch(&["a", "b"], t0 + 1000));
-    assert_eq!((err, base), (codes::NONE, 1));
+    assert_eq!((err, base), (codes::NONE, 0));
     let (err, base) = h.produce("orders", 1, 1, batch(&["c"], t0 + 2000));
-    assert_eq!((err, base), (codes::NONE, 3));
+    assert_eq!((err, base), (codes::NONE, 2));
     let p = h.fetch("orders", 1, 0);
     assert_eq!(p.error_code, codes::NONE);
-    assert_eq!(p.high_watermark, 4);
-    assert_eq!(values(&p), vec![(1, "a".into()), (2, "b".into()), (3, "c".into())]);
-    assert_eq!(values(&h.fetch("orders", 1, 3)), vec![(3, "c".into())]);
+    assert_eq!(p.high_watermark, 3);
+    assert_eq!(
+        values(&p),
+        vec![(0, "a".into()), (1, "b".into()), (2, "c".into())]
+    );
+    assert_eq!(values(&h.fetch("orders", 1, 2)), vec![(2, "c".into())]);
     assert_eq!(h.list_offset("orders", 1, -2), (codes::NONE, 0));
-    assert_eq!(h.list_offset("orders", 1, -1), (codes::NONE, 4));
-    assert_eq!(h.list_offset("orders", 1, t0 + 1500), (codes::NONE, 3));
+    assert_eq!(h.list_offset("orders", 1, -1), (codes::NONE, 3));
+    assert_eq!(h.list_offset("orders", 1, t0 + 1500), (codes::NONE, 2));
     assert_eq!(h.list_offset("orders", 1, t0 + 9999), (codes::NONE, -1));
-    assert_eq!(h.fetch("orders", 1, 5).error_code, codes::OFFSET_OUT_OF_RANGE);
+    assert_eq!(
+        h.fetch("orders", 1, 4).error_code,
+        codes::OFFSET_OUT_OF_RANGE
+    );
 }
 
 #[test]
 fn client_mistakes_get_kafka_error_codes() {
     let mut h = Harness::new();
-    assert_eq!(h.create_topic("t", 1, &[("max.message.bytes", "200")]), codes::NONE);
+    assert_eq!(
+        h.create_topic("t", 1, &[("max.message.bytes", "200")]),
+        codes::NONE
+    );
     assert_eq!(h.create_topic("t", 1, &[]), codes::TOPIC_ALREADY_EXISTS);
-    assert_eq!(h.create_topic("bad name", 1, &[]), codes::INVALID_TOPIC_EXCEPTION);
+    assert_eq!(
+        h.create_topic("bad name", 1, &[]),
+        codes::INVALID_TOPIC_EXCEPTION
+    );
     assert_eq!(h.create_topic("u", 0, &[]), codes::INVALID_PARTITIONS);
-    assert_eq!(h.create_topic("u", 1, &[("cleanup.policy", "compact")]), codes::INVALID_CONFIG);
+    assert_eq!(
+        h.create_topic("u", 1, &[("cleanup.policy", "compact")]),
+        codes::INVALID_CONFIG
+    );
     h.until_ready();
-    assert_eq!(h.produce("nope", 0, -1, batch(&["x"], 0)).0, codes::UNKNOWN_TOPIC_OR_PARTITION);
-    assert_eq!(h.produce("t", 5, -1, batch(&["x"], 0)).0, codes::UNKNOWN_TOPIC_OR_PARTITION);
+    assert_eq!(
+        h.produce("nope", 0, -1, batch(&["x"], 0)).0,
+        codes::UNKNOWN_TOPIC_OR_PARTITION
+    );
+    assert_eq!(
+        h.produce("t", 5, -1, batch(&["x"], 0)).0,
+        codes::UNKNOWN_TOPIC_OR_PARTITION
+    );
     let big = "x".repeat(300);
-    assert_eq!(h.produce("t", 0, -1, batch(&[&big], 0)).0, codes::MESSAGE_TOO_LARGE);
+    assert_eq!(
+        h.produce("t", 0, -1, batch(&[&big], 0)).0,
+        codes::MESSAGE_TOO_LARGE
+    );
     let mut corrupt = batch(&["x"], 0);
     let n = corrupt.len();
     corrupt[n - 1] ^= 0xff;
     assert_eq!(h.produce("t", 0, -1, corrupt).0, codes::CORRUPT_MESSAGE);
-    assert_eq!(h.produce("t", 0, 2, batch(&["x"], 0)).0, codes::INVALID_REQUIRED_ACKS);
+    assert_eq!(
+        h.produce("t", 0, 2, batch(&["x"], 0)).0,
+        codes::INVALID_REQUIRED_ACKS
+    );
     // Nothing of the refused batches is readable.
     assert_eq!(values(&h.fetch("t", 0, 0)), vec![]);
     // A frame that does not decode closes the connection.
-    h.broker.handle_input(Input::Request { now: h.now, conn: 9, frame: Bytes::from_static(&[0, 0, 0]) });
+    h.broker.handle_input(Input::Request {
+        now: h.now,
+        conn: 9,
+        frame: Bytes::from_static(&[0, 0, 0]),
+    });
     h.settle();
     assert_eq!(h.closed, vec![9]);
 }
@@ -281,22 +375,66 @@ fn idempotent_retries_are_answered_with_the_original_offsets_even_after_restart(
     let mut h = Harness::new();
     h.create_topic("t", 1, &[]);
     h.until_ready();
-    let Response::InitProducerId(r) = h.call(1, Request::InitProducerId(InitProducerIdRequest { transactional_id: None, transaction_timeout_ms: -1, ..Default::default() })) else { panic!() };
+    let Response::InitProducerId(r) = h.call(
+        1,
+        Request::InitProducerId(InitProducerIdRequest {
+            transactional_id: None,
+            transaction_timeout_ms: -1,
+            ..Default::default()
+        }),
+    ) else {
+        panic!()
+    };
     assert_eq!(r.error_code, codes::NONE);
     let pid = r.producer_id;
-    assert_eq!(h.produce("t", 0, -1, idempotent_batch(pid, 0, 0, &["a", "b"])), (codes::NONE, 1));
-    assert_eq!(h.produce("t", 0, -1, idempotent_batch(pid, 0, 0, &["a", "b"])), (codes::NONE, 1));
-    assert_eq!(h.produce("t", 0, -1, idempotent_batch(pid, 0, 5, &["z"])).0, codes::OUT_OF_ORDER_SEQUENCE_NUMBER);
-    assert_eq!(h.produce("t", 0, -1, idempotent_batch(pid, 0, 2, &["c"])), (codes::NONE, 3));
+    assert_eq!(
+        h.produce("t", 0, -1, idempotent_batch(pid, 0, 0, &["a", "b"])),
+        (codes::NONE, 0)
+    );
+    assert_eq!(
+        h.produce("t", 0, -1, idempotent_batch(pid, 0, 0, &["a", "b"])),
+        (codes::NONE, 0)
+    );
+    assert_eq!(
+        h.produce("t", 0, -1, idempotent_batch(pid, 0, 5, &["z"])).0,
+        codes::OUT_OF_ORDER_SEQUENCE_NUMBER
+    );
+    assert_eq!(
+        h.produce("t", 0, -1, idempotent_batch(pid, 0, 2, &["c"])),
+        (codes::NONE, 2)
+    );
 
     let mut h = Harness::boot(std::mem::take(&mut h.disk), 2);
     h.until_ready();
-    // The restart's leader-change marker is at 4; the retry still maps to its first offsets.
-    assert_eq!(h.produce("t", 0, -1, idempotent_batch(pid, 0, 2, &["c"])), (codes::NONE, 3));
-    assert_eq!(h.produce("t", 0, -1, idempotent_batch(pid, 0, 3, &["d"])), (codes::NONE, 5));
-    assert_eq!(values(&h.fetch("t", 0, 0)), vec![(1, "a".into()), (2, "b".into()), (3, "c".into()), (5, "d".into())]);
+    // After the restart the retry still maps to its first offsets, and offsets stay dense.
+    assert_eq!(
+        h.produce("t", 0, -1, idempotent_batch(pid, 0, 2, &["c"])),
+        (codes::NONE, 2)
+    );
+    assert_eq!(
+        h.produce("t", 0, -1, idempotent_batch(pid, 0, 3, &["d"])),
+        (codes::NONE, 3)
+    );
+    assert_eq!(
+        values(&h.fetch("t", 0, 0)),
+        vec![
+            (0, "a".into()),
+            (1, "b".into()),
+            (2, "c".into()),
+            (3, "d".into())
+        ]
+    );
     // A new producer id never repeats an old one.
-    let Response::InitProducerId(r) = h.call(1, Request::InitProducerId(InitProducerIdRequest { transactional_id: None, transaction_timeout_ms: -1, ..Default::default() })) else { panic!() };
+    let Response::InitProducerId(r) = h.call(
+        1,
+        Request::InitProducerId(InitProducerIdRequest {
+            transactional_id: None,
+            transaction_timeout_ms: -1,
+            ..Default::default()
+        }),
+    ) else {
+        panic!()
+    };
     assert!(r.producer_id > pid);
 }
 
@@ -308,19 +446,39 @@ fn a_long_poll_fetch_answers_when_data_arrives_and_responses_stay_in_order() {
     let hw = h.list_offset("t", 0, -1).1;
     // conn 7: a fetch that must wait, then a metadata request behind it.
     h.send(7, 11, fetch_request("t", 0, hw, 10_000));
-    h.send(7, 9, Request::Metadata(MetadataRequest { topics: None, ..Default::default() }));
-    assert!(h.responses.get(&7).is_none_or(VecDeque::is_empty), "nothing may overtake the waiting fetch");
+    h.send(
+        7,
+        9,
+        Request::Metadata(MetadataRequest {
+            topics: None,
+            ..Default::default()
+        }),
+    );
+    assert!(
+        h.responses.get(&7).is_none_or(VecDeque::is_empty),
+        "nothing may overtake the waiting fetch"
+    );
     h.produce("t", 0, -1, batch(&["late"], 0));
-    let Some(Response::Fetch(f)) = h.take(7, ApiKey::Fetch, 11) else { panic!("fetch answered") };
-    assert_eq!(values(&f.responses[0].partitions[0]), vec![(hw, "late".into())]);
-    assert!(matches!(h.take(7, ApiKey::Metadata, 9), Some(Response::Metadata(_))));
+    let Some(Response::Fetch(f)) = h.take(7, ApiKey::Fetch, 11) else {
+        panic!("fetch answered")
+    };
+    assert_eq!(
+        values(&f.responses[0].partitions[0]),
+        vec![(hw, "late".into())]
+    );
+    assert!(matches!(
+        h.take(7, ApiKey::Metadata, 9),
+        Some(Response::Metadata(_))
+    ));
     // With no data, the fetch answers empty at its deadline.
     h.send(7, 11, fetch_request("t", 0, hw + 1, 500));
     assert!(h.take(7, ApiKey::Fetch, 11).is_none());
     for _ in 0..20 {
         h.advance(Duration::from_millis(100));
     }
-    let Some(Response::Fetch(f)) = h.take(7, ApiKey::Fetch, 11) else { panic!("fetch expired") };
+    let Some(Response::Fetch(f)) = h.take(7, ApiKey::Fetch, 11) else {
+        panic!("fetch expired")
+    };
     assert_eq!(values(&f.responses[0].partitions[0]), vec![]);
 }
 
@@ -331,16 +489,35 @@ fn topics_survive_restart_and_deleted_topics_are_gone() {
     h.create_topic("drop", 1, &[]);
     h.until_ready();
     h.produce("keep", 2, -1, batch(&["v"], 0));
-    let Response::DeleteTopics(d) = h.call(4, Request::DeleteTopics(crate::protocol::messages::delete_topics::DeleteTopicsRequest { topic_names: vec!["drop".into()], timeout_ms: 1000 })) else { panic!() };
+    let Response::DeleteTopics(d) = h.call(
+        4,
+        Request::DeleteTopics(
+            crate::protocol::messages::delete_topics::DeleteTopicsRequest {
+                topic_names: vec!["drop".into()],
+                timeout_ms: 1000,
+            },
+        ),
+    ) else {
+        panic!()
+    };
     assert_eq!(d.responses[0].error_code, codes::NONE);
     let mut h = Harness::boot(std::mem::take(&mut h.disk), 3);
     h.until_ready();
     let names: Vec<&String> = h.broker.catalogue().topics.keys().collect();
     assert_eq!(names, vec!["keep"]);
-    assert_eq!(h.broker.catalogue().topics["keep"].config.retention_ms, 1000);
-    assert_eq!(values(&h.fetch("keep", 2, 0)), vec![(1, "v".into())]);
-    assert_eq!(h.produce("drop", 0, -1, batch(&["x"], 0)).0, codes::UNKNOWN_TOPIC_OR_PARTITION);
-    assert!(!h.disk.files.keys().any(|f| f.contains("/drop-")), "the deleted topic's files are removed");
+    assert_eq!(
+        h.broker.catalogue().topics["keep"].config.retention_ms,
+        1000
+    );
+    assert_eq!(values(&h.fetch("keep", 2, 0)), vec![(0, "v".into())]);
+    assert_eq!(
+        h.produce("drop", 0, -1, batch(&["x"], 0)).0,
+        codes::UNKNOWN_TOPIC_OR_PARTITION
+    );
+    assert!(
+        !h.disk.files.keys().any(|f| f.contains("/drop-")),
+        "the deleted topic's files are removed"
+    );
 }
 
 #[test]
@@ -349,8 +526,18 @@ fn acks_zero_gets_no_response_but_the_next_request_does() {
     h.create_topic("t", 1, &[]);
     h.until_ready();
     h.send(3, 8, produce_request("t", 0, 0, batch(&["q"], 0)));
-    h.send(3, 9, Request::Metadata(MetadataRequest { topics: None, ..Default::default() }));
-    assert!(matches!(h.take(3, ApiKey::Metadata, 9), Some(Response::Metadata(_))));
+    h.send(
+        3,
+        9,
+        Request::Metadata(MetadataRequest {
+            topics: None,
+            ..Default::default()
+        }),
+    );
+    assert!(matches!(
+        h.take(3, ApiKey::Metadata, 9),
+        Some(Response::Metadata(_))
+    ));
     assert!(h.take(3, ApiKey::Metadata, 9).is_none());
-    assert_eq!(values(&h.fetch("t", 0, 0)), vec![(1, "q".into())]);
+    assert_eq!(values(&h.fetch("t", 0, 0)), vec![(0, "q".into())]);
 }

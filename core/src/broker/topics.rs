@@ -75,7 +75,12 @@ impl TopicConfig {
             "segment.bytes" => self.segment_bytes = number(14)?,
             "segment.ms" => self.segment_ms = number(1)?,
             "max.message.bytes" => self.max_message_bytes = number(0)?,
-            _ => return Err((codes::INVALID_CONFIG, format!("unknown topic config '{name}'"))),
+            _ => {
+                return Err((
+                    codes::INVALID_CONFIG,
+                    format!("unknown topic config '{name}'"),
+                ))
+            }
         }
         if !self.explicit.iter().any(|n| n == name) {
             self.explicit.push(name.to_string());
@@ -264,10 +269,22 @@ mod tests {
             assert!(validate_topic_name(bad).is_err(), "{bad:?}");
         }
         let mut c = TopicConfig::defaults(&LogConfig::default());
-        assert_eq!(c.set("cleanup.policy", Some("compact")).unwrap_err().0, codes::INVALID_CONFIG);
-        assert_eq!(c.set("retention.ms", Some("soon")).unwrap_err().0, codes::INVALID_CONFIG);
-        assert_eq!(c.set("no.such", Some("1")).unwrap_err().0, codes::INVALID_CONFIG);
+        assert_eq!(
+            c.set("cleanup.policy", Some("compact")).unwrap_err().0,
+            codes::INVALID_CONFIG
+        );
+        assert_eq!(
+            c.set("retention.ms", Some("soon")).unwrap_err().0,
+            codes::INVALID_CONFIG
+        );
+        assert_eq!(
+            c.set("no.such", Some("1")).unwrap_err().0,
+            codes::INVALID_CONFIG
+        );
         c.set("retention.bytes", Some("100")).unwrap();
-        assert_eq!(c.log_config(&LogConfig::default()).retention_bytes, Some(100));
+        assert_eq!(
+            c.log_config(&LogConfig::default()).retention_bytes,
+            Some(100)
+        );
     }
 }

@@ -2,14 +2,21 @@
 //! replicated log, so a record is written once.
 //!
 //! Raft numbers entries densely; Kafka numbers records. Each normal entry is exactly one
-//! RecordBatch v2 (the leader assigned its base offset before proposing it), and each no-op entry
-//! a leader appends on election is a one-record control batch, so entry `i` occupies the offsets
-//! right after entry `i - 1`. The store keeps the (base offset, term) of every entry on disk to
-//! map truncations from indexes to offsets.
+//! RecordBatch v2 (the leader assigned its base offset before proposing it). The no-op entry a
+//! leader appends on election takes no offset (Kafka offsets stay dense, as clients expect): it
+//! is recorded in the `epochs` state file as (term, offset of the next batch), which is also
+//! the leader-epoch history OffsetForLeaderEpoch answers from. Entry `i` therefore occupies
+//! the offsets right after entry `i - 1`, and the store keeps (offset, term, no-op) of every
+//! entry on disk to map truncations from indexes to offsets.
 //!
-//! Files in the partition's directory: `log/` (segments), `hard_state` (term and vote), and
-//! `raft_base` (the index, term and end offset of the last entry retention removed), written
-//! before the segments go, so recovery can always number the first remaining batch.
+//! Files in the partition's directory: `log/` (segments), `hard_state` (term and vote),
+//! `epochs` (the no-op entries), and `raft_base` (the index, term and end offset of the last
+//! entry retention removed), written before the segments go, so recovery can always number the
+//! first remaining entry.
+//!
+//! Crash consistency of no-ops: the epochs file is durable as soon as it is written, possibly
+//! before earlier appends are synced. Recovery drops a no-op recorded past the recovered log
+//! end, so what survives is always a prefix of what was appended.
 //!
 //! Recovery hands Raft a fully compacted log (every entry on disk as committed). That holds for a
 //! single voter, whose durable entries are all in a majority; replicated partitions will need a
@@ -20,12 +27,11 @@ use super::disk::Disk;
 use super::log::{LogConfig, ReadResult, RecoveryReport, SegmentLog};
 use super::raft_store::{decode_hard_state, encode_hard_state, StoreError};
 use crate::ids::{LogIndex, Term};
-use crate::protocol::record::{build_batch, BatchSpec, NewRecord, ATTR_CONTROL};
 use crate::protocol::records::{
     batches, parse_header, set_base_offset, set_partition_leader_epoch, BatchHeader,
 };
-use crate::raft::{EntryKind, HardState, LogPosition, Recovered, StorageCompletion};
 use crate::raft::{Entry, StorageRequest};
+use crate::raft::{EntryKind, HardState, LogPosition, Recovered, StorageCompletion};
 use std::collections::VecDeque;
 
 /// Bytes read per call while scanning the log at start-up.
@@ -35,6 +41,8 @@ const SCAN_CHUNK: usize = 1 << 20;
 #[derive(Debug)]
 pub struct PartitionRecovery {
     pub raft: Recovered,
+    /// (leader epoch, first offset of that epoch), ascending.
+    pub epochs: Vec<(i32, i64)>,
     pub log_start: i64,
     pub next_offset: i64,
     pub report: RecoveryReport,
@@ -46,8 +54,10 @@ pub struct PartitionStore {
     dir: String,
     /// Index of the entry at `entries[0]`.
     first_index: LogIndex,
-    /// (base offset, term) of every entry on disk, from `first_index` on.
-    entries: VecDeque<(i64, Term)>,
+    /// (offset, term, no-op) of every entry on disk, from `first_index` on.
+    entries: VecDeque<(i64, Term, bool)>,
+    /// The no-op entries on disk: (term, offset of the batch that follows).
+    noops: Vec<(Term, i64)>,
 }
 
 impl PartitionStore {
@@ -60,56 +70,98 @@ impl PartitionStore {
         now_wall_ms: i64,
         visit: &mut dyn FnMut(&BatchHeader),
     ) -> Result<(PartitionStore, PartitionRecovery), StoreError> {
-        let hard_state = match read_state_file(disk, &format!("{dir}/hard_state"))
-            .map_err(StoreError::State)?
-        {
-            None => HardState::default(),
-            Some(bytes) => decode_hard_state(&bytes)?,
-        };
-        let (base, base_offset) = match read_state_file(disk, &format!("{dir}/raft_base"))
-            .map_err(StoreError::State)?
-        {
-            None => (LogPosition::default(), 0),
-            Some(bytes) => decode_base(&bytes)?,
-        };
-        let (log, report) = SegmentLog::open(disk, &format!("{dir}/log"), cfg, base_offset, now_wall_ms)?;
+        let hard_state =
+            match read_state_file(disk, &format!("{dir}/hard_state")).map_err(StoreError::State)? {
+                None => HardState::default(),
+                Some(bytes) => decode_hard_state(&bytes)?,
+            };
+        let (base, base_offset) =
+            match read_state_file(disk, &format!("{dir}/raft_base")).map_err(StoreError::State)? {
+                None => (LogPosition::default(), 0),
+                Some(bytes) => decode_base(&bytes)?,
+            };
+        let (log, report) =
+            SegmentLog::open(disk, &format!("{dir}/log"), cfg, base_offset, now_wall_ms)?;
         if log.log_start() > base_offset {
             return Err(StoreError::Invalid(format!(
                 "log starts at offset {} but the recorded base ends at {base_offset}",
                 log.log_start()
             )));
         }
+        let mut noops =
+            match read_state_file(disk, &format!("{dir}/epochs")).map_err(StoreError::State)? {
+                None => Vec::new(),
+                Some(bytes) => decode_noops(&bytes)?,
+            };
         let mut store = PartitionStore {
             log,
             dir: dir.to_string(),
             first_index: base.index.next(),
             entries: VecDeque::new(),
+            noops: Vec::new(),
         };
         let mut last = base;
+        let mut epochs: Vec<(i32, i64)> = Vec::new();
+        let mut next_noop = 0;
+        let mut push = |store: &mut PartitionStore, offset: i64, term: Term, noop: bool| {
+            store.entries.push_back((offset, term, noop));
+            last = LogPosition {
+                index: last.index.next(),
+                term,
+            };
+            let epoch = i32::try_from(term.0).unwrap_or(i32::MAX);
+            if epochs.last().is_none_or(|&(e, _)| e < epoch) {
+                epochs.push((epoch, offset));
+            }
+        };
         let mut next = store.log.log_start();
         while next < store.log.next_offset() {
             let chunk = store.log.read(disk, next, SCAN_CHUNK)?;
             for batch in batches(&chunk.bytes) {
                 let h = batch?.header;
+                while let Some(&(term, offset)) = noops.get(next_noop) {
+                    if offset > h.base_offset {
+                        break;
+                    }
+                    next_noop += 1;
+                    if offset >= base_offset && offset == h.base_offset {
+                        push(&mut store, offset, term, true);
+                    }
+                }
                 if h.base_offset < base_offset {
                     continue; // removed by retention before a crash cut the deletion short
                 }
-                let term = epoch_term(h.partition_leader_epoch)?;
-                store.entries.push_back((h.base_offset, term));
-                last = LogPosition {
-                    index: last.index.next(),
-                    term,
-                };
+                push(
+                    &mut store,
+                    h.base_offset,
+                    epoch_term(h.partition_leader_epoch)?,
+                    false,
+                );
                 visit(&h);
             }
             next = chunk.next_offset;
         }
+        let end = store.log.next_offset();
+        while let Some(&(term, offset)) = noops.get(next_noop) {
+            if offset != end {
+                break;
+            }
+            next_noop += 1;
+            push(&mut store, offset, term, true);
+        }
+        if next_noop < noops.len() {
+            // No-ops past the recovered end belonged to a lost tail.
+            noops.truncate(next_noop);
+            write_state_file(disk, &format!("{dir}/epochs"), &encode_noops(&noops))?;
+        }
+        store.noops = noops;
         let recovery = PartitionRecovery {
             raft: Recovered {
                 hard_state,
                 base: last,
                 entries: Vec::new(),
             },
+            epochs,
             log_start: base_offset.max(store.log.log_start()),
             next_offset: store.log.next_offset(),
             report,
@@ -127,7 +179,11 @@ impl PartitionStore {
     ) -> Result<StorageCompletion, StoreError> {
         Ok(match req {
             StorageRequest::SaveHardState(hs) => {
-                write_state_file(disk, &format!("{}/hard_state", self.dir), &encode_hard_state(hs))?;
+                write_state_file(
+                    disk,
+                    &format!("{}/hard_state", self.dir),
+                    &encode_hard_state(hs),
+                )?;
                 StorageCompletion::HardStateSaved(hs)
             }
             StorageRequest::Append { first, entries } => {
@@ -140,13 +196,25 @@ impl PartitionStore {
                 let mut blob = Vec::new();
                 let mut next = self.log.next_offset();
                 let mut added = Vec::with_capacity(entries.len());
+                let mut noops_changed = false;
                 for e in &entries {
+                    if e.kind == EntryKind::Noop {
+                        self.noops.push((e.term, next));
+                        noops_changed = true;
+                        added.push((next, e.term, true));
+                        continue;
+                    }
                     let start = blob.len();
-                    encode_entry(&mut blob, e, next, now_wall_ms)?;
-                    added.push((next, e.term));
+                    encode_entry(&mut blob, e, next)?;
+                    added.push((next, e.term, false));
                     next = parse_header(&blob[start..])?.last_offset() + 1;
                 }
-                self.log.append(disk, &blob, now_wall_ms)?;
+                if !blob.is_empty() {
+                    self.log.append(disk, &blob, now_wall_ms)?;
+                }
+                if noops_changed {
+                    self.save_noops(disk)?;
+                }
                 self.entries.extend(added);
                 StorageCompletion::Appended {
                     last: self.next_index().prev(),
@@ -157,10 +225,18 @@ impl PartitionStore {
                     .0
                     .checked_sub(self.first_index.0)
                     .and_then(|k| usize::try_from(k).ok())
-                    .ok_or_else(|| StoreError::Invalid(format!("truncate at compacted {from:?}")))?;
-                if let Some(&(offset, _)) = self.entries.get(k) {
+                    .ok_or_else(|| {
+                        StoreError::Invalid(format!("truncate at compacted {from:?}"))
+                    })?;
+                if let Some(&(offset, term, noop)) = self.entries.get(k) {
                     self.log.truncate(disk, offset, now_wall_ms)?;
                     self.entries.truncate(k);
+                    let before = self.noops.len();
+                    self.noops
+                        .retain(|&(t, o)| o < offset || (noop && o == offset && t < term));
+                    if self.noops.len() != before {
+                        self.save_noops(disk)?;
+                    }
                 }
                 StorageCompletion::Truncated { from }
             }
@@ -169,6 +245,11 @@ impl PartitionStore {
                 StorageCompletion::Synced { up_to }
             }
         })
+    }
+
+    fn save_noops(&mut self, disk: &mut dyn Disk) -> Result<(), StoreError> {
+        let path = format!("{}/epochs", self.dir);
+        Ok(write_state_file(disk, &path, &encode_noops(&self.noops))?)
     }
 
     fn next_index(&self) -> LogIndex {
@@ -193,27 +274,41 @@ impl PartitionStore {
         Ok(self.log.offset_for_timestamp(disk, ts)?)
     }
 
-    /// Rolls the active segment if it is due, then deletes segments past retention. Returns the
-    /// log start offset.
-    pub fn housekeeping(&mut self, disk: &mut dyn Disk, now_wall_ms: i64) -> Result<i64, StoreError> {
+    /// Deletes segments past retention. Returns the log start offset.
+    pub fn housekeeping(
+        &mut self,
+        disk: &mut dyn Disk,
+        now_wall_ms: i64,
+    ) -> Result<i64, StoreError> {
         let start = self.log.retention_start(now_wall_ms);
         if start <= self.log.log_start() {
             return Ok(self.log.log_start());
         }
         // Entry k is the first that stays; record the one before it, then delete.
-        let k = self.entries.partition_point(|&(offset, _)| offset < start);
+        let k = self
+            .entries
+            .partition_point(|&(offset, _, _)| offset < start);
         if k == 0 {
             return Ok(self.log.log_start());
         }
-        let (_, term) = self.entries[k - 1];
+        let (_, term, _) = self.entries[k - 1];
         let base = LogPosition {
             index: LogIndex(self.first_index.0 + k as u64 - 1),
             term,
         };
-        write_state_file(disk, &format!("{}/raft_base", self.dir), &encode_base(base, start))?;
+        write_state_file(
+            disk,
+            &format!("{}/raft_base", self.dir),
+            &encode_base(base, start),
+        )?;
         self.entries.drain(..k);
         self.first_index = base.index.next();
         Ok(self.log.remove_before(disk, start)?)
+    }
+
+    /// Makes appended data durable.
+    pub fn sync(&mut self, disk: &mut dyn Disk) -> Result<(), StoreError> {
+        Ok(self.log.sync(disk)?)
     }
 
     pub fn log(&self) -> &SegmentLog {
@@ -231,46 +326,48 @@ fn epoch_term(epoch: i32) -> Result<Term, StoreError> {
         .map_err(|_| StoreError::Invalid(format!("batch with leader epoch {epoch}")))
 }
 
-fn encode_entry(blob: &mut Vec<u8>, e: &Entry, offset: i64, now_wall_ms: i64) -> Result<(), StoreError> {
+fn encode_entry(blob: &mut Vec<u8>, e: &Entry, offset: i64) -> Result<(), StoreError> {
     let epoch = i32::try_from(e.term.0)
         .map_err(|_| StoreError::Invalid(format!("term {:?} exceeds a leader epoch", e.term)))?;
-    let start = blob.len();
-    match e.kind {
-        EntryKind::Noop => {
-            let spec = BatchSpec {
-                base_offset: offset,
-                partition_leader_epoch: epoch,
-                attributes: ATTR_CONTROL,
-                base_timestamp: now_wall_ms,
-                ..BatchSpec::default()
-            };
-            // A leader-change marker: the control record key (version 0, type 2 in Kafka's
-            // KRaft numbering), no value. Consumers skip control batches.
-            let key = [0u8, 0, 0, 2];
-            blob.extend_from_slice(&build_batch(
-                spec,
-                &[NewRecord {
-                    key: Some(&key),
-                    ..NewRecord::default()
-                }],
-            ));
-        }
-        EntryKind::Normal => {
-            let h = parse_header(&e.data)?;
-            if h.size() != e.data.len() {
-                return Err(StoreError::Invalid(format!(
-                    "an entry holds {} bytes but its batch {}",
-                    e.data.len(),
-                    h.size()
-                )));
-            }
-            blob.extend_from_slice(&e.data);
-        }
+    let h = parse_header(&e.data)?;
+    if h.size() != e.data.len() {
+        return Err(StoreError::Invalid(format!(
+            "an entry holds {} bytes but its batch {}",
+            e.data.len(),
+            h.size()
+        )));
     }
+    let start = blob.len();
+    blob.extend_from_slice(&e.data);
     let batch = &mut blob[start..];
     set_base_offset(batch, offset)?;
     set_partition_leader_epoch(batch, epoch)?;
     Ok(())
+}
+
+fn encode_noops(noops: &[(Term, i64)]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(noops.len() * 16);
+    for &(term, offset) in noops {
+        b.extend_from_slice(&term.0.to_be_bytes());
+        b.extend_from_slice(&offset.to_be_bytes());
+    }
+    b
+}
+
+fn decode_noops(b: &[u8]) -> Result<Vec<(Term, i64)>, StoreError> {
+    if b.len() % 16 != 0 {
+        return Err(StoreError::Invalid(format!(
+            "epochs file of {} bytes",
+            b.len()
+        )));
+    }
+    Ok(b.chunks_exact(16)
+        .map(|c| {
+            let term = u64::from_be_bytes(c[..8].try_into().expect("8 bytes"));
+            let offset = i64::from_be_bytes(c[8..].try_into().expect("8 bytes"));
+            (Term(term), offset)
+        })
+        .collect())
 }
 
 fn encode_base(base: LogPosition, end_offset: i64) -> Vec<u8> {
@@ -288,7 +385,10 @@ fn decode_base(b: &[u8]) -> Result<(LogPosition, i64), StoreError> {
             .ok_or_else(|| StoreError::Invalid(format!("raft base of {} bytes", b.len())))
     };
     if b.len() != 24 {
-        return Err(StoreError::Invalid(format!("raft base of {} bytes", b.len())));
+        return Err(StoreError::Invalid(format!(
+            "raft base of {} bytes",
+            b.len()
+        )));
     }
     Ok((
         LogPosition {

@@ -1,0 +1,531 @@
+//! `sluice broker`: the Tokio driver around the core broker state machine.
+//!
+//! - One task owns the `Broker`. Connection tasks hand it request frames over a bounded
+//!   channel (back-pressure on readers) and receive response frames on a per-connection channel.
+//! - One storage thread performs storage jobs on real files, in order. It drains every queued
+//!   job before syncing, and syncs each partition once for all the Sync requests in that drain
+//!   (group commit): acks=all waits for an fsync, but concurrent producers share it.
+//! - Timers: the owner task sleeps until `poll_timeout`.
+//! - SIGTERM or Ctrl-C: stop accepting, sync every partition, exit 0. A storage error stops the
+//!   broker (fail-stop): the disk state is then whatever recovery will find.
+//!
+//! This file makes no Kafka or Raft decisions: it moves bytes, runs timers and performs
+//! storage jobs.
+
+use crate::config::Settings;
+use crate::disk::FileDisk;
+use crate::metrics::{self, ApiLabel, Metrics, PartitionLabel};
+use bytes::{Bytes, BytesMut};
+use sluice_core::broker::{
+    Broker, ConnId, Event, Input, Output, PartitionId, StorageDone, StorageJob,
+};
+use sluice_core::protocol::{next_frame, ApiKey, FrameStatus};
+use sluice_core::raft::StorageRequest;
+use sluice_core::rng::DetRng;
+use sluice_core::storage::StoreError;
+use sluice_core::time::{Instant as CoreInstant, Now};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error, info, warn};
+
+/// Requests queued for the broker task before readers wait.
+const REQUEST_QUEUE: usize = 4096;
+/// Jobs one storage drain takes before it syncs.
+const MAX_DRAIN: usize = 4096;
+
+/// The clock the core sees: monotonic nanoseconds since start, and wall milliseconds.
+#[derive(Clone, Copy, Debug)]
+struct Clock {
+    origin: Instant,
+}
+
+impl Clock {
+    fn now(&self) -> Now {
+        let mono = CoreInstant::from_nanos(self.origin.elapsed().as_nanos() as u64);
+        let wall_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        Now::at(mono, wall_ms)
+    }
+
+    fn to_std(&self, at: CoreInstant) -> Instant {
+        self.origin + Duration::from_nanos(at.as_nanos())
+    }
+
+    fn wall_ms(&self) -> i64 {
+        self.now().wall_ms
+    }
+}
+
+enum ToBroker {
+    Connected {
+        conn: ConnId,
+        writer: mpsc::UnboundedSender<Vec<u8>>,
+        stop: oneshot::Sender<()>,
+    },
+    Request {
+        conn: ConnId,
+        frame: Bytes,
+    },
+    Disconnected {
+        conn: ConnId,
+    },
+}
+
+enum FromStorage {
+    Done {
+        target: Option<PartitionId>,
+        done: StorageDone,
+    },
+    Failed(String),
+}
+
+struct ConnHandle {
+    writer: mpsc::UnboundedSender<Vec<u8>>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+/// Runs the broker until SIGTERM or Ctrl-C.
+pub fn run(settings: Settings) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("sluice")
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    rt.block_on(serve(settings))
+}
+
+async fn serve(settings: Settings) -> Result<(), String> {
+    std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+        format!(
+            "cannot create data directory {}: {e}",
+            settings.data_dir.display()
+        )
+    })?;
+    let data_dir = std::fs::canonicalize(&settings.data_dir)
+        .map_err(|e| format!("data directory {}: {e}", settings.data_dir.display()))?;
+    let data_dir = data_dir.to_string_lossy().into_owned();
+    let listener = TcpListener::bind(settings.listen_addr()?)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let cfg = settings.broker_config(bound)?;
+    let metrics = Metrics::new();
+    if !settings.metrics_listen.is_empty() {
+        let m = TcpListener::bind(&settings.metrics_listen)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot listen for metrics on {}: {e}",
+                    settings.metrics_listen
+                )
+            })?;
+        info!(address = %m.local_addr().map_err(|e| e.to_string())?, "metrics at /metrics");
+        tokio::spawn(metrics::serve(m, metrics.clone()));
+    }
+
+    let clock = Clock {
+        origin: Instant::now(),
+    };
+    let mut disk = FileDisk::new();
+    let storage = sluice_core::broker::BrokerStorage::new(&data_dir);
+    let catalogue = storage
+        .load_catalogue(&mut disk)
+        .map_err(|e| format!("cannot read the catalogue in {data_dir}: {e}"))?;
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut broker = Broker::new(cfg, catalogue.as_deref(), DetRng::new(seed), clock.now())
+        .map_err(|e| format!("cannot start the broker: {e}"))?;
+    info!(
+        listen = %bound,
+        data_dir = %data_dir,
+        topics = broker.catalogue().topics.len(),
+        cluster_id = %broker.catalogue().cluster_id,
+        seed,
+        "sluice broker starting"
+    );
+
+    let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<(Option<PartitionId>, StorageJob)>();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<FromStorage>();
+    let storage_metrics = metrics.clone();
+    let storage_thread = std::thread::Builder::new()
+        .name("sluice-storage".into())
+        .spawn(move || storage_loop(storage, disk, jobs_rx, done_tx, clock, storage_metrics))
+        .map_err(|e| format!("cannot start the storage thread: {e}"))?;
+
+    let (to_broker, mut from_conns) = mpsc::channel::<ToBroker>(REQUEST_QUEUE);
+    let max_frame = settings.max_frame_bytes;
+    let accept_metrics = metrics.clone();
+    let acceptor = tokio::spawn(async move {
+        let mut next_conn: ConnId = 1;
+        loop {
+            let (sock, peer) = match listener.accept().await {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let conn = next_conn;
+            next_conn += 1;
+            debug!(conn, %peer, "connection opened");
+            let _ = sock.set_nodelay(true);
+            tokio::spawn(connection(
+                conn,
+                sock,
+                to_broker.clone(),
+                max_frame,
+                accept_metrics.clone(),
+            ));
+        }
+    });
+
+    let mut conns: HashMap<ConnId, ConnHandle> = HashMap::new();
+    let mut outputs = Vec::new();
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    let mut result = Ok(());
+    drain(&mut broker, &mut outputs);
+    route(&mut outputs, &mut conns, &jobs_tx, &metrics, &clock);
+    loop {
+        let deadline = broker.poll_timeout().map(|d| clock.to_std(d));
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => {
+                info!("shutting down: syncing partitions");
+                break;
+            }
+            msg = done_rx.recv() => match msg {
+                Some(FromStorage::Done { target, done }) => {
+                    broker.handle_input(Input::Storage { now: clock.now(), target, done });
+                }
+                Some(FromStorage::Failed(e)) => {
+                    error!(error = %e, "storage failed; stopping (restart recovers from disk)");
+                    result = Err(format!("storage failed: {e}"));
+                    break;
+                }
+                None => {
+                    result = Err("the storage thread stopped".into());
+                    break;
+                }
+            },
+            msg = from_conns.recv() => match msg {
+                Some(ToBroker::Connected { conn, writer, stop }) => {
+                    metrics.connections.inc();
+                    conns.insert(conn, ConnHandle { writer, stop: Some(stop) });
+                }
+                Some(ToBroker::Request { conn, frame }) => {
+                    if conns.contains_key(&conn) {
+                        broker.handle_input(Input::Request { now: clock.now(), conn, frame });
+                    }
+                }
+                Some(ToBroker::Disconnected { conn }) => {
+                    if conns.remove(&conn).is_some() {
+                        metrics.connections.dec();
+                    }
+                    broker.handle_input(Input::Disconnected { now: clock.now(), conn });
+                }
+                None => break,
+            },
+            _ = sleep => broker.handle_input(Input::Timeout(clock.now())),
+        }
+        drain(&mut broker, &mut outputs);
+        route(&mut outputs, &mut conns, &jobs_tx, &metrics, &clock);
+    }
+    acceptor.abort();
+    drop(conns);
+    drop(jobs_tx);
+    // The storage thread finishes the queued jobs, syncs everything and stops.
+    let joined = tokio::task::spawn_blocking(move || storage_thread.join())
+        .await
+        .map_err(|e| e.to_string())?;
+    if joined.is_err() {
+        return Err("the storage thread panicked".into());
+    }
+    if result.is_ok() {
+        info!("stopped cleanly");
+    }
+    result
+}
+
+fn drain(broker: &mut Broker, outputs: &mut Vec<Output>) {
+    while let Some(o) = broker.poll_output() {
+        outputs.push(o);
+    }
+}
+
+fn route(
+    outputs: &mut Vec<Output>,
+    conns: &mut HashMap<ConnId, ConnHandle>,
+    jobs: &std::sync::mpsc::Sender<(Option<PartitionId>, StorageJob)>,
+    metrics: &Metrics,
+    clock: &Clock,
+) {
+    let now = clock.now().mono;
+    for out in outputs.drain(..) {
+        match out {
+            Output::Response {
+                conn,
+                frame,
+                api_key,
+                received,
+            } => {
+                let api = ApiKey::from_i16(api_key)
+                    .map_or("unknown", ApiKey::name)
+                    .to_string();
+                let label = ApiLabel { api };
+                metrics.requests.get_or_create(&label).inc();
+                metrics
+                    .latency
+                    .get_or_create(&label)
+                    .observe(now.saturating_since(received).as_secs_f64());
+                metrics.bytes_out.inc_by(frame.len() as u64);
+                if let Some(c) = conns.get(&conn) {
+                    let _ = c.writer.send(frame);
+                }
+            }
+            Output::Close { conn, reason } => {
+                warn!(conn, %reason, "closing connection");
+                if let Some(mut c) = conns.remove(&conn) {
+                    metrics.connections.dec();
+                    if let Some(stop) = c.stop.take() {
+                        let _ = stop.send(());
+                    }
+                }
+            }
+            Output::Storage { target, job } => {
+                // The receiver lives until this task drops the sender.
+                let _ = jobs.send((target, job));
+            }
+            Output::Event(e) => log_event(e, metrics),
+        }
+    }
+}
+
+fn log_event(e: Event, metrics: &Metrics) {
+    match e {
+        Event::TopicCreated { topic, partitions } => info!(%topic, partitions, "topic created"),
+        Event::TopicDeleted { topic } => info!(%topic, "topic deleted"),
+        Event::PartitionOpened {
+            topic,
+            partition,
+            recovery,
+            dropped_bytes,
+        } => {
+            if dropped_bytes > 0 {
+                warn!(%topic, partition, dropped_bytes, %recovery, "partition recovered: dropped a torn or corrupt tail");
+            } else {
+                info!(%topic, partition, %recovery, "partition opened");
+            }
+        }
+        Event::LeaderElected {
+            topic,
+            partition,
+            epoch,
+        } => {
+            debug!(%topic, partition, epoch, "partition leader elected")
+        }
+        Event::HighWatermark {
+            topic,
+            partition,
+            offset,
+        } => {
+            metrics
+                .high_watermark
+                .get_or_create(&PartitionLabel { topic, partition })
+                .set(offset);
+        }
+        Event::LogStartMoved {
+            topic,
+            partition,
+            offset,
+        } => {
+            info!(%topic, partition, offset, "retention removed old segments")
+        }
+        Event::Malformed { conn, reason } => {
+            metrics.malformed.inc();
+            warn!(conn, %reason, "malformed request");
+        }
+    }
+}
+
+/// Reads frames from one connection and writes its responses, until either side closes.
+async fn connection(
+    conn: ConnId,
+    sock: TcpStream,
+    to_broker: mpsc::Sender<ToBroker>,
+    max_frame: usize,
+    metrics: Arc<Metrics>,
+) {
+    let (mut rd, wr) = tokio::io::split(sock);
+    let (writer, mut responses) = mpsc::unbounded_channel::<Vec<u8>>();
+    let (stop_tx, mut stop_rx) = oneshot::channel();
+    if to_broker
+        .send(ToBroker::Connected {
+            conn,
+            writer,
+            stop: stop_tx,
+        })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let write_task = tokio::spawn(async move {
+        let mut wr = BufWriter::with_capacity(64 * 1024, wr);
+        while let Some(frame) = responses.recv().await {
+            if wr.write_all(&frame).await.is_err() {
+                return;
+            }
+            // Coalesce whatever else is ready into the same flush.
+            while let Ok(frame) = responses.try_recv() {
+                if wr.write_all(&frame).await.is_err() {
+                    return;
+                }
+            }
+            if wr.flush().await.is_err() {
+                return;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    'read: loop {
+        let n = tokio::select! {
+            biased;
+            _ = &mut stop_rx => break 'read,
+            r = rd.read_buf(&mut buf) => match r {
+                Ok(0) | Err(_) => break 'read,
+                Ok(n) => n,
+            },
+        };
+        metrics.bytes_in.inc_by(n as u64);
+        loop {
+            match next_frame(&buf, max_frame) {
+                Ok(FrameStatus::Complete { consumed, .. }) => {
+                    let mut frame = buf.split_to(consumed);
+                    let body = frame.split_off(4).freeze();
+                    if to_broker
+                        .send(ToBroker::Request { conn, frame: body })
+                        .await
+                        .is_err()
+                    {
+                        break 'read;
+                    }
+                }
+                Ok(FrameStatus::Incomplete { .. }) => break,
+                Err(e) => {
+                    metrics.malformed.inc();
+                    warn!(conn, error = %e, "bad frame; closing connection");
+                    break 'read;
+                }
+            }
+        }
+    }
+    let _ = to_broker.send(ToBroker::Disconnected { conn }).await;
+    // The broker drops the writer on Disconnected; the write task then flushes and ends.
+    let _ = write_task.await;
+    debug!(conn, "connection closed");
+}
+
+/// The storage thread: performs jobs in order, with one fsync per partition per drain.
+fn storage_loop(
+    mut storage: sluice_core::broker::BrokerStorage,
+    mut disk: FileDisk,
+    jobs: std::sync::mpsc::Receiver<(Option<PartitionId>, StorageJob)>,
+    done: mpsc::UnboundedSender<FromStorage>,
+    clock: Clock,
+    metrics: Arc<Metrics>,
+) {
+    enum Slot {
+        Done(Option<PartitionId>, StorageDone),
+        Synced(Option<PartitionId>, sluice_core::ids::LogIndex),
+    }
+    let fail = |e: StoreError| {
+        let _ = done.send(FromStorage::Failed(e.to_string()));
+    };
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_DRAIN {
+            match jobs.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let mut slots = Vec::with_capacity(batch.len());
+        let mut to_sync: Vec<Option<PartitionId>> = Vec::new();
+        for (target, job) in batch {
+            if let StorageJob::Raft(StorageRequest::Sync { up_to }) = job {
+                if !to_sync.contains(&target) {
+                    to_sync.push(target);
+                }
+                slots.push(Slot::Synced(target, up_to));
+                continue;
+            }
+            match storage.execute(&mut disk, target, job, clock.wall_ms()) {
+                Ok(d) => slots.push(Slot::Done(target, d)),
+                Err(e) => return fail(e),
+            }
+        }
+        for target in to_sync {
+            let started = Instant::now();
+            let job = StorageJob::Raft(StorageRequest::Sync {
+                up_to: sluice_core::ids::LogIndex::ZERO,
+            });
+            if let Err(e) = storage.execute(&mut disk, target, job, clock.wall_ms()) {
+                return fail(e);
+            }
+            metrics
+                .fsync_seconds
+                .observe(started.elapsed().as_secs_f64());
+        }
+        for slot in slots {
+            let (target, d) = match slot {
+                Slot::Done(t, d) => (t, d),
+                Slot::Synced(t, up_to) => (
+                    t,
+                    StorageDone::Raft(sluice_core::raft::StorageCompletion::Synced { up_to }),
+                ),
+            };
+            if done.send(FromStorage::Done { target, done: d }).is_err() {
+                break;
+            }
+        }
+    }
+    if let Err(e) = storage.sync_all(&mut disk) {
+        error!(error = %e, "final sync failed");
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
