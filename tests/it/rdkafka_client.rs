@@ -124,15 +124,19 @@ fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
     let consumer = consumer(bootstrap);
     wait_for(
         &format!("{topic} in metadata with {partitions} partitions"),
-        || partition_count(&consumer, topic) == Some(partitions),
+        || matches!(partition_count(&consumer, topic), Ok(Some(n)) if n == partitions),
     );
 }
 
-/// Partition count of `topic` in a full metadata response, `None` if it is not listed.
-fn partition_count(consumer: &BaseConsumer, topic: &str) -> Option<i32> {
-    let md = consumer.fetch_metadata(None, Duration::from_secs(5)).ok()?;
-    let t = md.topics().iter().find(|t| t.name() == topic)?;
-    Some(i32::try_from(t.partitions().len()).expect("partition count fits i32"))
+/// Partition count of `topic` in a full (all topics) metadata response, `None` if it is not
+/// listed. A failed request is an error, never "not listed".
+fn partition_count(consumer: &BaseConsumer, topic: &str) -> Result<Option<i32>, KafkaError> {
+    let md = consumer.fetch_metadata(None, Duration::from_secs(5))?;
+    Ok(md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .map(|t| i32::try_from(t.partitions().len()).expect("partition count fits i32")))
 }
 
 /// Polls `done` until it holds; panics after `OP_TIMEOUT`.
@@ -333,7 +337,7 @@ fn consume_all(
 #[derive(Debug, Default)]
 struct Ledger {
     sent: Vec<Rec>,
-    /// Index in `sent` of the producer (phase) that sent each record.
+    /// For each record in `sent`, the phase (producer) that sent it.
     phase: Vec<usize>,
     /// (partition, offset) -> index in `sent`.
     acked: BTreeMap<(i32, i64), usize>,
@@ -536,7 +540,7 @@ fn missing_topic_is_refused(bootstrap: &str) {
     }
     let consumer = consumer(bootstrap);
     assert_eq!(
-        partition_count(&consumer, "no-such-topic"),
+        partition_count(&consumer, "no-such-topic").expect("metadata for all topics"),
         None,
         "the topic was not auto-created"
     );
@@ -554,7 +558,7 @@ fn delete_topic_round_trip(bootstrap: &str) {
     assert_eq!(results, vec![Ok(topic.to_string())], "DeleteTopics");
     let consumer = consumer(bootstrap);
     wait_for("deleted topic to leave the metadata", || {
-        partition_count(&consumer, topic).is_none()
+        matches!(partition_count(&consumer, topic), Ok(None))
     });
 }
 
