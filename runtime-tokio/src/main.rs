@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 1 a failed operation (the message says why), 2 bad usage (clap).
 
 mod client;
+mod codecs;
 mod config;
 mod disk;
 mod metrics;

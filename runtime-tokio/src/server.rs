@@ -133,7 +133,8 @@ async fn serve(settings: Settings) -> Result<(), String> {
         origin: Instant::now(),
     };
     let mut disk = FileDisk::new();
-    let storage = sluice_core::broker::BrokerStorage::new(&data_dir);
+    let storage = sluice_core::broker::BrokerStorage::new(&data_dir)
+        .with_decompressor(Box::new(crate::codecs::Codecs));
     let catalogue = storage
         .load_catalogue(&mut disk)
         .map_err(|e| format!("cannot read the catalogue in {data_dir}: {e}"))?;

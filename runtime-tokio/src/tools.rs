@@ -3,7 +3,7 @@
 
 use crate::client::{murmur2_partition, Client};
 use clap::{Args, Subcommand};
-use sluice_core::protocol::record::{build_batch, read_records, BatchSpec, NewRecord};
+use sluice_core::protocol::record::{build_batch, read_records_with, BatchSpec, NewRecord};
 use sluice_core::protocol::records::batches;
 use std::io::{BufRead, Write};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -252,9 +252,9 @@ pub fn consume(args: ConsumeArgs) -> Result<(), String> {
                 offset = next;
                 continue;
             }
-            let records = read_records(b.bytes).map_err(|e| {
-                format!("batch at offset {} is {:?}-compressed; this tool reads uncompressed batches only ({e})", b.header.base_offset, b.header.compression())
-            })?;
+            let records = read_records_with(b.bytes, Some(&crate::codecs::Codecs))
+                .map_err(|e| format!("batch at offset {}: {e}", b.header.base_offset))?
+                .unwrap_or_default();
             for r in records {
                 if r.offset < offset {
                     continue;

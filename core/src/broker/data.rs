@@ -478,7 +478,8 @@ impl Broker {
         for (k, slot) in f.slots.iter_mut().enumerate() {
             let fp = &f.request.topics[slot.topic].partitions[slot.partition];
             let out = &mut f.response.responses[slot.topic].partitions[slot.partition];
-            out.records = None;
+            // Empty, not null: clients (kafka-python) expect a records field even without data.
+            out.records = Some(Bytes::new());
             let Some(p) = slot.id.and_then(|id| self.partitions.get(&id)) else {
                 out.error_code = codes::UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
@@ -822,9 +823,11 @@ fn trim_to_max_bytes(response: &mut FetchResponse, max_bytes: i32) {
     let mut first = true;
     for t in &mut response.responses {
         for p in &mut t.partitions {
-            let Some(records) = &p.records else { continue };
+            let Some(records) = p.records.as_ref().filter(|r| !r.is_empty()) else {
+                continue;
+            };
             if !first && total + records.len() > limit {
-                p.records = None;
+                p.records = Some(Bytes::new());
                 continue;
             }
             total += records.len();

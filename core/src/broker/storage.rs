@@ -6,7 +6,8 @@
 //! (fail-stop: the error goes to the driver, which stops the process).
 
 use super::PartitionId;
-use crate::protocol::records::BatchHeader;
+use crate::protocol::record::{read_records_with, Decompressor};
+use crate::protocol::records::{batches, BatchHeader};
 use crate::raft::{StorageCompletion, StorageRequest};
 use crate::storage::{
     read_state_file, write_state_file, Disk, LogConfig, PartitionRecovery, PartitionStore,
@@ -62,10 +63,21 @@ pub enum StorageDone {
 }
 
 /// Performs storage jobs against a data directory on a [`Disk`].
-#[derive(Debug, Default)]
 pub struct BrokerStorage {
     data_dir: String,
     stores: BTreeMap<PartitionId, PartitionStore>,
+    /// For exact timestamp lookups inside compressed batches; without one, a lookup that lands
+    /// in a compressed batch answers with the batch's first offset.
+    decompressor: Option<Box<dyn Decompressor>>,
+}
+
+impl std::fmt::Debug for BrokerStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerStorage")
+            .field("data_dir", &self.data_dir)
+            .field("partitions", &self.stores.len())
+            .finish()
+    }
 }
 
 impl BrokerStorage {
@@ -73,7 +85,13 @@ impl BrokerStorage {
         BrokerStorage {
             data_dir: data_dir.trim_end_matches('/').to_string(),
             stores: BTreeMap::new(),
+            decompressor: None,
         }
+    }
+
+    pub fn with_decompressor(mut self, d: Box<dyn Decompressor>) -> BrokerStorage {
+        self.decompressor = Some(d);
+        self
     }
 
     /// Reads the persisted catalogue, if any.
@@ -125,12 +143,13 @@ impl BrokerStorage {
                 }
             }
             StorageJob::OffsetForTimestamp { token, ts } => {
-                let store = self.store(target).ok_or_else(missing)?;
+                let decompressor = self.decompressor.as_deref();
+                let store = target
+                    .and_then(|id| self.stores.get_mut(&id))
+                    .ok_or_else(missing)?;
                 StorageDone::OffsetForTimestamp {
                     token,
-                    result: store
-                        .offset_for_timestamp(disk, ts)
-                        .map_err(|e| e.to_string()),
+                    result: offset_for_timestamp(store, disk, ts, decompressor),
                 }
             }
             StorageJob::Housekeeping => {
@@ -160,6 +179,34 @@ impl BrokerStorage {
     fn store(&mut self, target: Option<PartitionId>) -> Option<&mut PartitionStore> {
         target.and_then(|id| self.stores.get_mut(&id))
     }
+}
+
+/// The first record at or after `ts`: the time index finds the batch, then its records are
+/// read (decompressed if needed) to find the exact record. (offset, timestamp).
+fn offset_for_timestamp(
+    store: &mut PartitionStore,
+    disk: &mut dyn Disk,
+    ts: i64,
+    decompressor: Option<&dyn Decompressor>,
+) -> Result<Option<(i64, i64)>, String> {
+    let Some((base, max_ts)) = store
+        .offset_for_timestamp(disk, ts)
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    let read = store.read(disk, base, 1).map_err(|e| e.to_string())?;
+    let Some(batch) = batches(&read.bytes).next() else {
+        return Ok(Some((base, max_ts)));
+    };
+    let batch = batch.map_err(|e| e.to_string())?;
+    let records = read_records_with(batch.bytes, decompressor)?;
+    let exact = records
+        .into_iter()
+        .flatten()
+        .find(|r| r.timestamp >= ts)
+        .map(|r| (r.offset, r.timestamp));
+    Ok(Some(exact.unwrap_or((base, max_ts))))
 }
 
 /// Removes the files of a partition directory (its `log/` and state files).

@@ -5,7 +5,8 @@
 //! decoded here; reading one is an error, not a guess.
 
 use super::records::{
-    parse_header, verify_crc, Compression, RecordsError, BATCH_HEADER_BYTES, BATCH_LOG_OVERHEAD,
+    parse_header, verify_crc, BatchHeader, Compression, RecordsError, BATCH_HEADER_BYTES,
+    BATCH_LOG_OVERHEAD,
 };
 use super::wire::{Reader, Writer};
 use bytes::Bytes;
@@ -127,13 +128,19 @@ pub fn read_records(batch: &[u8]) -> Result<Vec<RecordView>, RecordsError> {
             (h.attributes & 0x07) as u8,
         ));
     }
+    parse_records(&h, &batch[BATCH_HEADER_BYTES..h.size()])
+}
+
+/// Parses the records of a batch from its (uncompressed) records section: the bytes after the
+/// header, or what a compressed batch's records section decompresses to.
+pub fn parse_records(h: &BatchHeader, payload: &[u8]) -> Result<Vec<RecordView>, RecordsError> {
     let malformed = || RecordsError::TruncatedBatch {
         needed: h.size(),
-        remaining: batch.len(),
+        remaining: payload.len(),
     };
-    let mut r = Reader::new(&batch[BATCH_HEADER_BYTES..h.size()]);
+    let mut r = Reader::new(payload);
     // Each record takes at least 7 bytes, so the count is bounded by the bytes present.
-    let count = (h.records_count as usize).min(r.remaining() / 7 + 1);
+    let count = (h.records_count.max(0) as usize).min(r.remaining() / 7 + 1);
     let mut out = Vec::with_capacity(count);
     for _ in 0..h.records_count {
         let len = r.varint().map_err(|_| malformed())?;
@@ -167,6 +174,35 @@ pub fn read_records(batch: &[u8]) -> Result<Vec<RecordView>, RecordsError> {
     }
     r.finish().map_err(|_| malformed())?;
     Ok(out)
+}
+
+/// Decompresses a batch's records section. Core never links a codec: drivers that can
+/// decompress (the runtime) pass one in where exact per-record answers need it.
+pub trait Decompressor: Send {
+    fn decompress(&self, codec: Compression, data: &[u8]) -> Result<Vec<u8>, String>;
+}
+
+/// The records of one whole batch, compressed or not (`None` when it is compressed and no
+/// decompressor was given).
+pub fn read_records_with(
+    batch: &[u8],
+    decompressor: Option<&dyn Decompressor>,
+) -> Result<Option<Vec<RecordView>>, String> {
+    let h = parse_header(batch).map_err(|e| e.to_string())?;
+    verify_crc(batch).map_err(|e| e.to_string())?;
+    let payload = &batch[BATCH_HEADER_BYTES..h.size()];
+    match (h.compression(), decompressor) {
+        (Compression::None, _) => parse_records(&h, payload)
+            .map(Some)
+            .map_err(|e| e.to_string()),
+        (_, None) => Ok(None),
+        (codec, Some(d)) => {
+            let plain = d.decompress(codec, payload)?;
+            parse_records(&h, &plain)
+                .map(Some)
+                .map_err(|e| e.to_string())
+        }
+    }
 }
 
 fn varint_bytes(r: &mut Reader<'_>) -> Result<Option<Bytes>, super::DecodeError> {
