@@ -84,7 +84,9 @@ declare -A BOOT PID
 if [[ -z "${SKIP_SLUICE:-}" ]]; then
   port=$(free_port)
   mkdir -p "$WORK/sluice-data"
-  "$SLUICE" broker --data-dir "$WORK/sluice-data" --listen "127.0.0.1:$port" >"$WORK/sluice.log" 2>&1 &
+  # No metrics endpoint: its fixed default port could clash with another broker on the machine.
+  "$SLUICE" broker --data-dir "$WORK/sluice-data" --listen "127.0.0.1:$port" --metrics-listen "" \
+    >"$WORK/sluice.log" 2>&1 &
   PIDS+=($!); PID[sluice]=$!; BOOT[sluice]="127.0.0.1:$port"; SIDES+=(sluice)
   wait_port "$port" "${PID[sluice]}" sluice
   log "sluice pid ${PID[sluice]} on ${BOOT[sluice]}"
