@@ -1342,12 +1342,14 @@ impl Simulation {
 
     /// End-of-run checks over complete logs, then the gates.
     fn finish(&mut self) {
-        let logs: Vec<(u32, &[Entry])> = self
+        // The simulator never compacts, so every log starts at index 1.
+        let owned: Vec<(u32, Vec<Entry>)> = self
             .nodes
             .iter()
             .enumerate()
             .filter_map(|(i, n)| n.raft.as_ref().map(|r| (i as u32 + 1, r.log().entries())))
             .collect();
+        let logs: Vec<(u32, &[Entry])> = owned.iter().map(|(n, e)| (*n, e.as_slice())).collect();
         let mut verdict = None;
         if self.cfg.checkers.contains(CheckerKind::CommittedPrefix) {
             if let Err(e) = self.committed_prefix.final_check(&logs) {

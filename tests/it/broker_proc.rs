@@ -270,6 +270,11 @@ impl BrokerProc {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// The running broker's process id.
+    pub fn pid(&self) -> u32 {
+        self.proc.as_ref().expect("a running broker").id()
+    }
+
     /// SIGKILL: the broker gets no chance to flush or sync anything.
     pub fn kill9(&mut self) {
         let mut p = self.proc.take().expect("kill9 on a running broker");
@@ -331,6 +336,9 @@ impl BrokerProc {
             .arg(&self.data_dir)
             .arg("--listen")
             .arg(addr.to_string())
+            // Tests run brokers side by side: an ephemeral metrics port avoids clashes.
+            .arg("--metrics-listen")
+            .arg("127.0.0.1:0")
             .env("RUST_BACKTRACE", "1");
         let mut p = CapturedChild::spawn(&mut cmd, &self.log);
         let started = Instant::now();

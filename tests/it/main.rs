@@ -6,6 +6,7 @@
 //! - `fault_schedules`: proptest over fault timelines, and shrinking to a minimal timeline.
 //! - `broken_variants`: each checker, alone, catches the bug it exists for.
 //! - `regressions`: every seed that ever failed, with its postmortem.
+//! - `hostile_live`: the hostile-frame suite against a live broker over TCP.
 //! - `tidy`: the architecture invariants of ARCHITECTURE.md.
 //! - `broker_proc`: real `sluice broker` processes (start, SIGKILL, restart, SIGTERM) on loopback.
 //! - `python_clients`: confluent-kafka and kafka-python produce, read back and survive a SIGKILL.
@@ -17,6 +18,7 @@ mod broker_proc;
 mod determinism;
 mod fault_schedules;
 mod gates;
+mod hostile_live;
 mod python_clients;
 mod rdkafka_client;
 mod regressions;

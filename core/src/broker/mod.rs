@@ -326,7 +326,8 @@ impl Broker {
         let (header, request) = match protocol::decode_request(frame) {
             Ok(decoded) => decoded,
             Err(e) => {
-                let reason = format!("undecodable request: {e}");
+                let head: String = frame.iter().take(48).map(|b| format!("{b:02x}")).collect();
+                let reason = format!("undecodable request: {e} (first bytes {head})");
                 self.outputs.push_back(Output::Event(Event::Malformed {
                     conn,
                     reason: reason.clone(),

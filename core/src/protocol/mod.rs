@@ -37,7 +37,8 @@ pub use wire::{Reader, Version, Writer};
 
 use messages::api_versions::{ApiVersion, ApiVersionsResponse};
 
-/// Decodes one request frame (without its size prefix): header, then body, then nothing else.
+/// Decodes one request frame (without its size prefix): header, then body; trailing bytes
+/// after a complete body are ignored, as Kafka does.
 ///
 /// An ApiVersions request at a version Sluice does not implement is not an error: it decodes to
 /// [`Request::UnsupportedApiVersions`], to be answered with [`api_versions_fallback_response`].
@@ -51,7 +52,9 @@ pub fn decode_request(frame: &[u8]) -> Result<(RequestHeader, Request), DecodeEr
         return Ok((header, Request::UnsupportedApiVersions));
     }
     let body = Request::decode_body(header.api_key, &mut r, header.api_version)?;
-    r.finish()?;
+    // Bytes after a complete body are ignored, as Kafka's broker does: librdkafka 2.x writes
+    // the all-topics Metadata request's null topic array as four bytes in flexible versions
+    // (see `librdkafka_all_topics_metadata_v12_decodes`), and Kafka accepts it.
     Ok((header, body))
 }
 

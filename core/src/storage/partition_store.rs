@@ -398,3 +398,137 @@ fn decode_base(b: &[u8]) -> Result<(LogPosition, i64), StoreError> {
         i64::from_be_bytes(field(2)?),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::record::test_batch;
+    use crate::storage::mem::MemDisk;
+    use bytes::Bytes;
+
+    fn open(disk: &mut MemDisk, cfg: LogConfig) -> (PartitionStore, PartitionRecovery) {
+        PartitionStore::open(disk, "p", cfg, 0, &mut |_| {}).unwrap()
+    }
+
+    fn data(term: u64, records: usize) -> Entry {
+        Entry::normal(Term(term), Bytes::from(test_batch(0, records, 1_000, 10)))
+    }
+
+    fn noop(term: u64) -> Entry {
+        Entry {
+            term: Term(term),
+            kind: EntryKind::Noop,
+            data: Bytes::new(),
+        }
+    }
+
+    fn append(store: &mut PartitionStore, disk: &mut MemDisk, first: u64, entries: Vec<Entry>) {
+        let req = StorageRequest::Append {
+            first: LogIndex(first),
+            entries,
+        };
+        store.execute(disk, req, 0).unwrap();
+        store
+            .execute(disk, StorageRequest::Sync { up_to: LogIndex(0) }, 0)
+            .unwrap();
+    }
+
+    #[test]
+    fn no_ops_take_no_offsets_and_recovery_numbers_every_entry() {
+        let mut disk = MemDisk::default();
+        let (mut s, _) = open(&mut disk, LogConfig::default());
+        append(&mut s, &mut disk, 1, vec![noop(1), data(1, 3), data(1, 2)]);
+        append(&mut s, &mut disk, 4, vec![noop(2), noop(3), data(3, 1)]);
+        assert_eq!(s.log().next_offset(), 6);
+        let (_, rec) = open(&mut disk, LogConfig::default());
+        assert_eq!(
+            rec.raft.base,
+            LogPosition {
+                index: LogIndex(6),
+                term: Term(3)
+            }
+        );
+        assert_eq!(rec.next_offset, 6);
+        assert_eq!(rec.epochs, vec![(1, 0), (2, 5), (3, 5)]);
+    }
+
+    #[test]
+    fn truncating_at_a_no_op_removes_it_and_everything_after() {
+        let mut disk = MemDisk::default();
+        let (mut s, _) = open(&mut disk, LogConfig::default());
+        append(
+            &mut s,
+            &mut disk,
+            1,
+            vec![noop(1), data(1, 3), noop(2), data(2, 2)],
+        );
+        s.execute(&mut disk, StorageRequest::Truncate { from: LogIndex(3) }, 0)
+            .unwrap();
+        assert_eq!(s.log().next_offset(), 3);
+        append(&mut s, &mut disk, 3, vec![noop(3), data(3, 1)]);
+        let (_, rec) = open(&mut disk, LogConfig::default());
+        assert_eq!(
+            rec.raft.base,
+            LogPosition {
+                index: LogIndex(4),
+                term: Term(3)
+            }
+        );
+        assert_eq!(rec.epochs, vec![(1, 0), (3, 3)]);
+        assert_eq!(rec.next_offset, 4);
+    }
+
+    #[test]
+    fn a_no_op_recorded_past_a_lost_tail_is_dropped() {
+        let mut disk = MemDisk::default();
+        let (mut s, _) = open(&mut disk, LogConfig::default());
+        append(&mut s, &mut disk, 1, vec![noop(1), data(1, 3)]);
+        let seg = "p/log/00000000000000000000.log".to_string();
+        let synced = disk.files[&seg].len();
+        append(&mut s, &mut disk, 3, vec![data(1, 2), noop(2)]);
+        // A crash loses the unsynced batch, but the epochs file (written whole) survived.
+        disk.files.get_mut(&seg).unwrap().truncate(synced);
+        let (_, rec) = open(&mut disk, LogConfig::default());
+        assert_eq!(
+            rec.raft.base,
+            LogPosition {
+                index: LogIndex(2),
+                term: Term(1)
+            }
+        );
+        assert_eq!(rec.epochs, vec![(1, 0)]);
+        let (_, again) = open(&mut disk, LogConfig::default());
+        assert_eq!(
+            again.raft.base, rec.raft.base,
+            "the dropped no-op stays dropped"
+        );
+    }
+
+    #[test]
+    fn retention_keeps_entry_numbering_across_restarts() {
+        let mut disk = MemDisk::default();
+        let cfg = LogConfig {
+            segment_bytes: 200,
+            retention_bytes: Some(300),
+            ..LogConfig::default()
+        };
+        let (mut s, _) = open(&mut disk, cfg.clone());
+        append(&mut s, &mut disk, 1, vec![noop(1)]);
+        for i in 0..10 {
+            append(&mut s, &mut disk, 2 + i, vec![data(1, 2)]);
+        }
+        let start = s.housekeeping(&mut disk, 0).unwrap();
+        assert!(start > 0, "retention removed something");
+        assert_eq!(start % 2, 0, "whole batches go");
+        let (_, rec) = open(&mut disk, cfg);
+        assert_eq!(rec.log_start, start);
+        assert_eq!(
+            rec.raft.base,
+            LogPosition {
+                index: LogIndex(11),
+                term: Term(1)
+            }
+        );
+        assert_eq!(rec.next_offset, 20);
+    }
+}
