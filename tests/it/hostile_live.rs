@@ -183,8 +183,9 @@ fn no_hostile_frame_stops_a_live_broker_from_serving() {
         assert_serves(&addr, name);
     }
 
-    // An ApiVersions version from the future gets the v0 fallback answer (KIP-511).
-    let reply = send_hostile(&addr, &frame(18, 99, &[]), false);
+    // An ApiVersions version from the future (flexible header: a tagged-field byte follows the
+    // client id, as clients send it) gets the v0 fallback answer (KIP-511).
+    let reply = send_hostile(&addr, &frame(18, 99, &[0, 2, b'x', 2, b'1', 0]), false);
     assert!(
         reply.len() >= 10,
         "no fallback answer to ApiVersions v99: {reply:?}"
