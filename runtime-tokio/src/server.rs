@@ -52,7 +52,7 @@ impl Clock {
         Now::at(mono, wall_ms)
     }
 
-    fn to_std(&self, at: CoreInstant) -> Instant {
+    fn std_instant(&self, at: CoreInstant) -> Instant {
         self.origin + Duration::from_nanos(at.as_nanos())
     }
 
@@ -196,7 +196,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
     drain(&mut broker, &mut outputs);
     route(&mut outputs, &mut conns, &jobs_tx, &metrics, &clock);
     loop {
-        let deadline = broker.poll_timeout().map(|d| clock.to_std(d));
+        let deadline = broker.poll_timeout().map(|d| clock.std_instant(d));
         let sleep = async {
             match deadline {
                 Some(d) => tokio::time::sleep_until(d.into()).await,

@@ -355,7 +355,7 @@ fn encode_noops(noops: &[(Term, i64)]) -> Vec<u8> {
 }
 
 fn decode_noops(b: &[u8]) -> Result<Vec<(Term, i64)>, StoreError> {
-    if b.len() % 16 != 0 {
+    if !b.len().is_multiple_of(16) {
         return Err(StoreError::Invalid(format!(
             "epochs file of {} bytes",
             b.len()
