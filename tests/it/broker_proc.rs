@@ -317,6 +317,22 @@ impl BrokerProc {
         }
     }
 
+    /// Waits (bounded by `within`) until the log holds `needle` at least `count` times, woken by
+    /// the broker's output rather than sleeping. Returns the log tail either way.
+    pub fn wait_for_log(&self, needle: &str, count: usize, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if log.matches(needle).count() >= count || Instant::now() >= deadline {
+                return self.log_tail();
+            }
+            match &self.proc {
+                Some(p) => p.pace(deadline.saturating_duration_since(Instant::now())),
+                None => return self.log_tail(),
+            }
+        }
+    }
+
     /// The last lines of the broker's log (all its runs, in order).
     pub fn log_tail(&self) -> String {
         file_tail(&self.log, TAIL_LINES)

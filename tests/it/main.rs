@@ -7,6 +7,7 @@
 //! - `broken_variants`: each checker, alone, catches the bug it exists for.
 //! - `regressions`: every seed that ever failed, with its postmortem.
 //! - `hostile_live`: the hostile-frame suite against a live broker over TCP.
+//! - `recovery_live`: a real broker cuts a torn or corrupt segment tail on restart, with a warning.
 //! - `tidy`: the architecture invariants of ARCHITECTURE.md.
 //! - `broker_proc`: real `sluice broker` processes (start, SIGKILL, restart, SIGTERM) on loopback.
 //! - `python_clients`: confluent-kafka and kafka-python produce, read back and survive a SIGKILL.
@@ -21,6 +22,7 @@ mod gates;
 mod hostile_live;
 mod python_clients;
 mod rdkafka_client;
+mod recovery_live;
 mod regressions;
 mod scenarios;
 mod storage_model;
