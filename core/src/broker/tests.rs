@@ -541,3 +541,42 @@ fn acks_zero_gets_no_response_but_the_next_request_does() {
     assert!(h.take(3, ApiKey::Metadata, 9).is_none());
     assert_eq!(values(&h.fetch("t", 0, 0)), vec![(0, "q".into())]);
 }
+
+#[test]
+fn retention_by_size_moves_the_log_start_and_old_offsets_go_out_of_range() {
+    let mut h = Harness::new();
+    h.create_topic(
+        "r",
+        1,
+        &[("segment.bytes", "1024"), ("retention.bytes", "2048")],
+    );
+    h.until_ready();
+    let value = "v".repeat(100);
+    for _ in 0..60 {
+        assert_eq!(
+            h.produce("r", 0, -1, batch(&[&value], h.now.wall_ms)).0,
+            codes::NONE
+        );
+    }
+    assert_eq!(h.list_offset("r", 0, -2), (codes::NONE, 0));
+    // Housekeeping runs on its interval (a minute by default).
+    let until = h.now.mono + Duration::from_secs(61);
+    while h.now.mono < until {
+        h.advance(Duration::from_secs(1));
+    }
+    let (_, start) = h.list_offset("r", 0, -2);
+    assert!(start > 0, "retention moved the log start");
+    assert_eq!(h.list_offset("r", 0, -1), (codes::NONE, 60));
+    assert_eq!(h.fetch("r", 0, 0).error_code, codes::OFFSET_OUT_OF_RANGE);
+    let p = h.fetch("r", 0, start);
+    assert_eq!(p.log_start_offset, start);
+    assert_eq!(values(&p).first().map(|v| v.0), Some(start));
+    // The log start survives a restart.
+    let mut h = Harness::boot(std::mem::take(&mut h.disk), 4);
+    h.until_ready();
+    assert_eq!(h.list_offset("r", 0, -2), (codes::NONE, start));
+    assert_eq!(
+        h.produce("r", 0, -1, batch(&["after"], 0)),
+        (codes::NONE, 60)
+    );
+}
