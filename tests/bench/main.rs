@@ -566,6 +566,12 @@ fn consumer(args: &Args) -> Result<BaseConsumer, String> {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
+        // librdkafka stops fetching once its local queue holds queued.min.messages (100k by
+        // default) and then waits fetch.queue.backoff.ms (1 s) before the next fetch; with
+        // small records a fast broker fills that queue in milliseconds, and the backoff, not
+        // the broker, sets the pace. Same settings for every broker measured.
+        .set("queued.min.messages", "1000000")
+        .set("fetch.queue.backoff.ms", "10")
         .create()
         .map_err(|e| format!("consumer: {e}"))
 }
