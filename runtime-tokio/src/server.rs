@@ -5,6 +5,8 @@
 //! - One storage thread performs storage jobs on real files, in order. It drains every queued
 //!   job before syncing, and syncs each partition once for all the Sync requests in that drain
 //!   (group commit): acks=all waits for an fsync, but concurrent producers share it.
+//!   Completions that come before the drain's first Sync are sent before the fsync, so acks=1
+//!   (written to the OS, as in Kafka) does not wait for the disk.
 //! - Timers: the owner task sleeps until `poll_timeout`.
 //! - SIGTERM or Ctrl-C: stop accepting, sync every partition, exit 0. A storage error stops the
 //!   broker (fail-stop): the disk state is then whatever recovery will find.
@@ -481,6 +483,21 @@ fn storage_loop(
                 Err(e) => return fail(e),
             }
         }
+        // Completions before the first Sync do not depend on the fsync: send them now, so an
+        // acks=1 answer (the batch is written to the OS) does not wait for the disk.
+        let first_sync = slots
+            .iter()
+            .position(|s| matches!(s, Slot::Synced(..)))
+            .unwrap_or(slots.len());
+        let rest = slots.split_off(first_sync);
+        for slot in slots {
+            if let Slot::Done(target, d) = slot {
+                if done.send(FromStorage::Done { target, done: d }).is_err() {
+                    break;
+                }
+            }
+        }
+        let slots = rest;
         for target in to_sync {
             let started = Instant::now();
             let job = StorageJob::Raft(StorageRequest::Sync {
