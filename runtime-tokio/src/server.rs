@@ -111,6 +111,17 @@ async fn serve(settings: Settings) -> Result<(), String> {
     })?;
     let data_dir = std::fs::canonicalize(&settings.data_dir)
         .map_err(|e| format!("data directory {}: {e}", settings.data_dir.display()))?;
+    // One broker per data directory: a second one would interleave writes to the same files.
+    let lock_path = data_dir.join(".lock");
+    let lock = std::fs::File::create(&lock_path)
+        .map_err(|e| format!("cannot create {}: {e}", lock_path.display()))?;
+    lock.try_lock().map_err(|_| {
+        format!(
+            "another sluice broker is using {} (it holds {})",
+            data_dir.display(),
+            lock_path.display()
+        )
+    })?;
     let data_dir = data_dir.to_string_lossy().into_owned();
     let listener = TcpListener::bind(settings.listen_addr()?)
         .await
@@ -261,6 +272,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
     if result.is_ok() {
         info!("stopped cleanly");
     }
+    drop(lock);
     result
 }
 

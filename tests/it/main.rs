@@ -8,6 +8,7 @@
 //! - `regressions`: every seed that ever failed, with its postmortem.
 //! - `hostile_live`: the hostile-frame suite against a live broker over TCP.
 //! - `recovery_live`: a real broker cuts a torn or corrupt segment tail on restart, with a warning.
+//! - `cli_live`: the `sluice` command's errors, `topic describe`, and the metrics endpoint.
 //! - `tidy`: the architecture invariants of ARCHITECTURE.md.
 //! - `broker_proc`: real `sluice broker` processes (start, SIGKILL, restart, SIGTERM) on loopback.
 //! - `python_clients`: confluent-kafka and kafka-python produce, read back and survive a SIGKILL.
@@ -16,6 +17,7 @@
 
 mod broken_variants;
 mod broker_proc;
+mod cli_live;
 mod determinism;
 mod fault_schedules;
 mod gates;
