@@ -290,6 +290,33 @@ impl Client {
     }
 }
 
+/// Errors a client should retry: leadership is moving or the broker is still starting.
+const RETRIABLE: [&str; 3] = [
+    "LEADER_NOT_AVAILABLE",
+    "NOT_LEADER_OR_FOLLOWER",
+    "REQUEST_TIMED_OUT",
+];
+/// How long the tools keep retrying a retriable error, and the pause between tries.
+const RETRY_FOR: Duration = Duration::from_secs(15);
+const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Runs `op` until it succeeds, fails with a non-retriable error, or `RETRY_FOR` has passed
+/// (Kafka clients do the same with retries and retry.backoff.ms).
+pub fn with_retries<T>(mut op: impl FnMut() -> Result<T, String>) -> Result<T, String> {
+    let deadline = std::time::Instant::now() + RETRY_FOR;
+    loop {
+        match op() {
+            Err(e)
+                if RETRIABLE.iter().any(|r| e.starts_with(r))
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(RETRY_BACKOFF);
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Turns a Kafka error code into a readable error.
 pub fn check(code: i16, message: Option<&str>) -> Result<(), String> {
     if code == 0 {

@@ -1,7 +1,7 @@
 //! `sluice topic`, `sluice produce` and `sluice consume`: what a Kafka user reaches for first,
 //! against any Kafka-compatible bootstrap address.
 
-use crate::client::{murmur2_partition, Client};
+use crate::client::{murmur2_partition, with_retries, Client};
 use clap::{Args, Subcommand};
 use sluice_core::protocol::record::{build_batch, read_records_with, BatchSpec, NewRecord};
 use sluice_core::protocol::records::batches;
@@ -213,7 +213,7 @@ pub fn produce(args: ProduceArgs) -> Result<(), String> {
                 ..NewRecord::default()
             }],
         );
-        c.produce(&args.topic, partition, acks, batch)?;
+        with_retries(|| c.produce(&args.topic, partition, acks, batch.clone()))?;
         count += 1;
     }
     eprintln!("produced {count} records to {}", args.topic);
@@ -223,8 +223,8 @@ pub fn produce(args: ProduceArgs) -> Result<(), String> {
 pub fn consume(args: ConsumeArgs) -> Result<(), String> {
     let mut c = Client::connect(&args.conn.bootstrap, TIMEOUT)?;
     let mut offset = match args.from.as_str() {
-        "beginning" => c.list_offset(&args.topic, args.partition, -2)?,
-        "end" => c.list_offset(&args.topic, args.partition, -1)?,
+        "beginning" => with_retries(|| c.list_offset(&args.topic, args.partition, -2))?,
+        "end" => with_retries(|| c.list_offset(&args.topic, args.partition, -1))?,
         n => n
             .parse()
             .map_err(|_| format!("--from {n}: use beginning, end or an offset"))?,
@@ -243,7 +243,7 @@ pub fn consume(args: ConsumeArgs) -> Result<(), String> {
         {
             break;
         }
-        let (records, _hw) = c.fetch(&args.topic, args.partition, offset, 500)?;
+        let (records, _hw) = with_retries(|| c.fetch(&args.topic, args.partition, offset, 500))?;
         let Some(bytes) = records else { continue };
         for b in batches(&bytes) {
             let b = b.map_err(|e| format!("corrupt batch from the broker: {e}"))?;
