@@ -513,8 +513,11 @@ impl Raft {
         self.election_deadline = None;
         let next = self.log.last_index().next();
         self.progress = self.peers().map(|id| Progress::new(id, next)).collect();
-        self.heartbeat_deadline = Some(self.now.mono + self.cfg.heartbeat_interval);
-        self.quorum_deadline = Some(self.now.mono + self.cfg.election_timeout);
+        // A single voter has no one to heartbeat and is its own quorum: no timers at all, so
+        // thousands of single-voter partitions cost nothing while idle.
+        let alone = self.progress.is_empty();
+        self.heartbeat_deadline = (!alone).then(|| self.now.mono + self.cfg.heartbeat_interval);
+        self.quorum_deadline = (!alone).then(|| self.now.mono + self.cfg.election_timeout);
         self.emit_role();
         self.append_local(Entry::noop(self.term));
         for i in 0..self.progress.len() {
