@@ -150,9 +150,13 @@ fn the_cli_refuses_mistakes_clearly_and_reports_what_it_did() {
         body.contains("sluice_partition_high_watermark{topic=\"t\",partition=\"1\"} 3"),
         "{body}"
     );
-    assert!(
-        body.contains("sluice_requests_total{api=\"Produce\"} 3"),
-        "{body}"
-    );
+    // Three records, one request each; a request refused while the new partition was still
+    // electing itself is retried and counted again.
+    let produces: u64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("sluice_requests_total{api=\"Produce\"} "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Produce counter in\n{body}"));
+    assert!(produces >= 3, "{body}");
     assert!(broker.terminate().success());
 }
