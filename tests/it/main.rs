@@ -9,6 +9,8 @@
 //! - `hostile_live`: the hostile-frame suite against a live broker over TCP.
 //! - `recovery_live`: a real broker cuts a torn or corrupt segment tail on restart, with a warning.
 //! - `cli_live`: the `sluice` command's errors, `topic describe`, and the metrics endpoint.
+//! - `broker_crash_model`: the broker on the faulty file system under random produces and
+//!   power-loss crashes: every acks=all record survives, offsets stay dense, nothing twice.
 //! - `tidy`: the architecture invariants of ARCHITECTURE.md.
 //! - `broker_proc`: real `sluice broker` processes (start, SIGKILL, restart, SIGTERM) on loopback.
 //! - `python_clients`: confluent-kafka and kafka-python produce, read back and survive a SIGKILL.
@@ -16,6 +18,7 @@
 //!   checks watermarks and timestamp lookups, and survives a SIGKILL; missing and deleted topics.
 
 mod broken_variants;
+mod broker_crash_model;
 mod broker_proc;
 mod cli_live;
 mod determinism;

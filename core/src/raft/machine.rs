@@ -202,9 +202,14 @@ impl Raft {
     /// Lets the log forget entries through `index`, once the application no longer needs them
     /// in memory (they are on disk in its store). Clamped to what is safe to forget: committed
     /// entries that, on a leader, every follower already holds. A follower that later needs a
-    /// forgotten entry must be caught up from the store (not implemented yet: until it is, only
-    /// single-voter groups compact).
+    /// forgotten entry must be caught up from the store; that is not implemented yet, so only
+    /// single-voter groups compact and this is a no-op with peers.
     pub fn compact_through(&mut self, index: LogIndex) {
+        if self.cfg.voters.len() > 1 {
+            // Catching a follower up from the store is not built yet: a group with peers keeps
+            // its whole log in memory rather than lose entries a follower may still need.
+            return;
+        }
         let mut safe = index.min(self.commit);
         if self.role == Role::Leader {
             for p in &self.progress {
