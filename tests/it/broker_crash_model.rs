@@ -65,6 +65,9 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// A partition's next sequence number and its last idempotent batch (first sequence, values).
+type Sequence = (i32, Option<(i32, Vec<String>)>);
+
 struct Node {
     broker: Broker,
     storage: BrokerStorage,
@@ -86,7 +89,7 @@ struct World {
     sent: std::collections::BTreeSet<String>,
     producer_id: i64,
     /// Next sequence and last idempotent batch per partition.
-    sequences: BTreeMap<i32, (i32, Option<(i32, Vec<String>)>)>,
+    sequences: BTreeMap<i32, Sequence>,
     next_value: u64,
     boots: u64,
 }
@@ -481,7 +484,7 @@ proptest! {
     #![proptest_config(ProptestConfig {
         cases: 48,
         max_shrink_iters: 200,
-        rng_seed: proptest::test_runner::RngSeed::Fixed(0x5eed_b0b),
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x05ee_db0b),
         ..ProptestConfig::default()
     })]
 
