@@ -1,37 +1,17 @@
 //! The event queue: a min-heap on `(time, seq)`. `seq` is a global insertion counter, so events
-//! at equal times fire in the order they were scheduled, which keeps runs deterministic.
+//! at equal times fire in the order they were scheduled, which keeps runs deterministic. (The
+//! slot index in the key never decides an order: `seq` is unique.)
 
-use std::cmp::Ordering;
+use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-#[derive(Debug)]
-struct Slot<E> {
-    at: u64,
-    seq: u64,
-    event: E,
-}
-
-impl<E> PartialEq for Slot<E> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl<E> Eq for Slot<E> {}
-impl<E> PartialOrd for Slot<E> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<E> Ord for Slot<E> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // Reversed: BinaryHeap is a max-heap.
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
-}
-
+/// The event queue. The heap orders small keys `(time, seq, slot)`; events themselves stay put
+/// in a slab, so a push or pop moves 24 bytes through the heap instead of a whole event.
 #[derive(Debug)]
 pub struct EventQueue<E> {
-    heap: BinaryHeap<Slot<E>>,
+    heap: BinaryHeap<Reverse<(u64, u64, u32)>>,
+    slab: Vec<Option<E>>,
+    free: Vec<u32>,
     seq: u64,
 }
 
@@ -39,6 +19,8 @@ impl<E> Default for EventQueue<E> {
     fn default() -> Self {
         EventQueue {
             heap: BinaryHeap::new(),
+            slab: Vec::new(),
+            free: Vec::new(),
             seq: 0,
         }
     }
@@ -47,19 +29,30 @@ impl<E> Default for EventQueue<E> {
 impl<E> EventQueue<E> {
     pub fn push(&mut self, at: u64, event: E) {
         self.seq += 1;
-        self.heap.push(Slot {
-            at,
-            seq: self.seq,
-            event,
-        });
+        let slot = match self.free.pop() {
+            Some(i) => {
+                self.slab[i as usize] = Some(event);
+                i
+            }
+            None => {
+                self.slab.push(Some(event));
+                u32::try_from(self.slab.len() - 1).expect("fewer than 2^32 pending events")
+            }
+        };
+        self.heap.push(Reverse((at, self.seq, slot)));
     }
 
     pub fn pop(&mut self) -> Option<(u64, E)> {
-        self.heap.pop().map(|s| (s.at, s.event))
+        let Reverse((at, _, slot)) = self.heap.pop()?;
+        let event = self.slab[slot as usize]
+            .take()
+            .expect("a queued slot holds its event");
+        self.free.push(slot);
+        Some((at, event))
     }
 
     pub fn peek_time(&self) -> Option<u64> {
-        self.heap.peek().map(|s| s.at)
+        self.heap.peek().map(|Reverse((at, _, _))| *at)
     }
 
     pub fn len(&self) -> usize {
