@@ -261,16 +261,14 @@ impl Broker {
     pub(super) fn on_delete_topics(&mut self, reply: Reply, r: DeleteTopicsRequest) {
         let mut results = Vec::new();
         let mut changed = false;
+        let mut doomed = Vec::new();
         for name in r.topic_names {
             let error_code = if self.catalogue.topics.remove(&name).is_some() {
                 changed = true;
                 for id in self.partition_ids.remove(&name).unwrap_or_default() {
                     self.data
                         .fail_partition(id, codes::UNKNOWN_TOPIC_OR_PARTITION);
-                    self.outputs.push_back(super::Output::Storage {
-                        target: Some(id),
-                        job: super::StorageJob::Delete,
-                    });
+                    doomed.push(id);
                 }
                 self.outputs
                     .push_back(super::Output::Event(super::Event::TopicDeleted {
@@ -292,7 +290,15 @@ impl Broker {
             ..Default::default()
         });
         if changed {
+            // The catalogue forgets the topic before its files go (storage jobs run in order):
+            // a crash in between leaves unreferenced files, never a listed topic without data.
             self.commit_catalogue(vec![(reply, response)]);
+            for id in doomed {
+                self.outputs.push_back(super::Output::Storage {
+                    target: Some(id),
+                    job: super::StorageJob::Delete,
+                });
+            }
         } else {
             self.respond(reply, response);
         }

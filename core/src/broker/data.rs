@@ -532,7 +532,7 @@ impl Broker {
         &mut self,
         id: PartitionId,
         token: u64,
-        result: Result<ReadResult, String>,
+        result: Result<ReadResult, super::ReadError>,
     ) {
         let Some((key, slot)) = self.data.reads.remove(&token) else {
             return;
@@ -554,7 +554,8 @@ impl Broker {
                     out.records = Some(Bytes::from(bytes));
                 }
             }
-            Err(_) => out.error_code = codes::KAFKA_STORAGE_ERROR,
+            Err(super::ReadError::OutOfRange) => out.error_code = codes::OFFSET_OUT_OF_RANGE,
+            Err(super::ReadError::Failed(_)) => out.error_code = codes::KAFKA_STORAGE_ERROR,
         }
         self.maybe_finish_fetch(key);
     }

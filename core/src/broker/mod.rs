@@ -20,7 +20,7 @@ mod storage;
 mod topics;
 
 pub use partition::{Partition, SequenceCheck};
-pub use storage::{BrokerStorage, StorageDone, StorageJob, CATALOGUE_FILE};
+pub use storage::{BrokerStorage, ReadError, StorageDone, StorageJob, CATALOGUE_FILE};
 pub use topics::{validate_topic_name, Catalogue, Topic, TopicConfig};
 
 use crate::ids::NodeId;

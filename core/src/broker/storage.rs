@@ -10,8 +10,8 @@ use crate::protocol::record::{read_records_with, Decompressor};
 use crate::protocol::records::{batches, BatchHeader};
 use crate::raft::{StorageCompletion, StorageRequest};
 use crate::storage::{
-    read_state_file, write_state_file, Disk, LogConfig, PartitionRecovery, PartitionStore,
-    ReadResult, StoreError,
+    read_state_file, write_state_file, Disk, LogConfig, LogError, PartitionRecovery,
+    PartitionStore, ReadResult, StoreError,
 };
 use std::collections::BTreeMap;
 
@@ -49,7 +49,7 @@ pub enum StorageDone {
     Raft(StorageCompletion),
     Read {
         token: u64,
-        result: Result<ReadResult, String>,
+        result: Result<ReadResult, ReadError>,
     },
     OffsetForTimestamp {
         token: u64,
@@ -60,6 +60,15 @@ pub enum StorageDone {
     },
     Deleted,
     CatalogueSaved,
+}
+
+/// Why a read returned no data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadError {
+    /// The offset is no longer (or not yet) in the log: retention moved the start meanwhile.
+    OutOfRange,
+    /// The disk failed.
+    Failed(String),
 }
 
 /// Performs storage jobs against a data directory on a [`Disk`].
@@ -139,7 +148,10 @@ impl BrokerStorage {
                 let store = self.store(target).ok_or_else(missing)?;
                 StorageDone::Read {
                     token,
-                    result: store.read(disk, from, max_bytes).map_err(|e| e.to_string()),
+                    result: store.read(disk, from, max_bytes).map_err(|e| match e {
+                        StoreError::Log(LogError::OffsetOutOfRange { .. }) => ReadError::OutOfRange,
+                        other => ReadError::Failed(other.to_string()),
+                    }),
                 }
             }
             StorageJob::OffsetForTimestamp { token, ts } => {
