@@ -11,6 +11,7 @@
 //! - `cli_live`: the `sluice` command's errors, `topic describe`, and the metrics endpoint.
 //! - `broker_crash_model`: the broker on the faulty file system under random produces and
 //!   power-loss crashes: every acks=all record survives, offsets stay dense, nothing twice.
+//! - `more_clients`: aiokafka and kafkajs produce, read back or look up offsets.
 //! - `tidy`: the architecture invariants of ARCHITECTURE.md.
 //! - `broker_proc`: real `sluice broker` processes (start, SIGKILL, restart, SIGTERM) on loopback.
 //! - `python_clients`: confluent-kafka and kafka-python produce, read back and survive a SIGKILL.
@@ -25,6 +26,7 @@ mod determinism;
 mod fault_schedules;
 mod gates;
 mod hostile_live;
+mod more_clients;
 mod python_clients;
 mod rdkafka_client;
 mod recovery_live;

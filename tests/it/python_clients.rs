@@ -21,14 +21,14 @@ const SCRIPT_TIMEOUT_S: u64 = 60;
 /// The harness's bound on one script run: its deadline plus interpreter and client start-up.
 const SCRIPT_WITHIN: Duration = Duration::from_secs(SCRIPT_TIMEOUT_S + 30);
 
-fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("the tests crate sits in the repository root")
         .to_path_buf()
 }
 
-fn venv_python() -> PathBuf {
+pub(crate) fn venv_python() -> PathBuf {
     let venv = std::env::var_os("SLUICE_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join(".venv"));
