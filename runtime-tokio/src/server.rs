@@ -31,11 +31,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tracing::{debug, error, info, warn};
 
 /// Requests queued for the broker task before readers wait.
 const REQUEST_QUEUE: usize = 4096;
+/// Requests one connection may have in flight (read, not yet answered); Kafka clients keep
+/// five or fewer.
+const MAX_IN_FLIGHT_PER_CONNECTION: usize = 128;
 /// Jobs one storage drain takes before it syncs.
 const MAX_DRAIN: usize = 4096;
 
@@ -399,21 +402,30 @@ async fn connection(
     {
         return;
     }
+    // Requests in flight on this connection: the reader takes a permit per request, the
+    // writer gives it back once the answer is written (or known to be empty). A client that
+    // pipelines without reading its responses is stopped here instead of growing the broker's
+    // memory.
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_CONNECTION));
+    let released = in_flight.clone();
     let write_task = tokio::spawn(async move {
         let mut wr = BufWriter::with_capacity(64 * 1024, wr);
         while let Some(frame) = responses.recv().await {
             if wr.write_all(&frame).await.is_err() {
                 return;
             }
+            let mut finished = 1;
             // Coalesce whatever else is ready into the same flush.
             while let Ok(frame) = responses.try_recv() {
                 if wr.write_all(&frame).await.is_err() {
                     return;
                 }
+                finished += 1;
             }
             if wr.flush().await.is_err() {
                 return;
             }
+            released.add_permits(finished);
         }
         let _ = wr.shutdown().await;
     });
@@ -431,6 +443,15 @@ async fn connection(
         loop {
             match next_frame(&buf, max_frame) {
                 Ok(FrameStatus::Complete { consumed, .. }) => {
+                    let permit = tokio::select! {
+                        biased;
+                        _ = &mut stop_rx => break 'read,
+                        p = in_flight.acquire() => p,
+                    };
+                    match permit {
+                        Ok(p) => p.forget(),
+                        Err(_) => break 'read,
+                    }
                     let mut frame = buf.split_to(consumed);
                     let body = frame.split_off(4).freeze();
                     if to_broker

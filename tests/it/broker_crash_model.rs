@@ -152,6 +152,7 @@ impl World {
     fn drain(&mut self) {
         while let Some(out) = self.node.broker.poll_output() {
             match out {
+                Output::Response { frame, .. } if frame.is_empty() => {} // acks=0
                 Output::Response { frame, .. } => self.node.responses.push_back(frame),
                 Output::Storage { target, job } => self.node.jobs.push_back((target, job)),
                 Output::Close { reason, .. } => panic!("connection closed: {reason}"),

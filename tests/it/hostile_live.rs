@@ -205,3 +205,41 @@ fn no_hostile_frame_stops_a_live_broker_from_serving() {
         broker.log_tail()
     );
 }
+
+/// A client that pipelines thousands of requests before reading any answer (the broker bounds
+/// requests in flight per connection, so it pauses reading that socket rather than buffering
+/// answers without bound): every answer still arrives, in request order.
+#[test]
+fn a_pipelining_client_that_does_not_read_gets_every_answer_in_order() {
+    let dir = TempDir::new("pipeline");
+    let broker = BrokerProc::start(&dir.path().join("data"));
+    let mut s = connect(&broker.bootstrap());
+    const N: i32 = 3000;
+    let mut all = Vec::new();
+    for corr in 0..N {
+        let header = RequestHeader {
+            api_key: ApiKey::ApiVersions,
+            api_version: 0,
+            correlation_id: corr,
+            client_id: Some("pipeline".into()),
+        };
+        all.extend_from_slice(&encode_request(
+            &header,
+            &Request::ApiVersions(ApiVersionsRequest::default()),
+        ));
+    }
+    // Written from another thread: the broker pushes back once 128 requests are in flight and
+    // this socket's buffers fill, so a single thread would deadlock writing.
+    let mut w = s.try_clone().unwrap();
+    let writer = std::thread::spawn(move || w.write_all(&all));
+    for corr in 0..N {
+        let mut size = [0u8; 4];
+        s.read_exact(&mut size)
+            .unwrap_or_else(|e| panic!("answer {corr}: {e}"));
+        let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
+        s.read_exact(&mut body).unwrap();
+        let (h, _) = decode_response(ApiKey::ApiVersions, 0, &body).unwrap();
+        assert_eq!(h.correlation_id, corr, "answers in request order");
+    }
+    writer.join().unwrap().unwrap();
+}

@@ -100,7 +100,8 @@ pub enum Input {
 
 #[derive(Debug)]
 pub enum Output {
-    /// Write this response frame (size prefix included) to the connection. `api_key` and
+    /// Write this response frame (size prefix included) to the connection; an empty frame
+    /// means the request is finished with no answer (acks=0): write nothing. `api_key` and
     /// `received` (when the request arrived) are for the driver's metrics.
     Response {
         conn: ConnId,
@@ -163,7 +164,7 @@ pub enum Event {
 struct ConnQueue {
     next_seq: u64,
     first_unsent: u64,
-    ready: BTreeMap<u64, Option<(Vec<u8>, i16, Instant)>>,
+    ready: BTreeMap<u64, (Vec<u8>, i16, Instant)>,
 }
 
 /// Where a waiting request's answer goes.
@@ -386,18 +387,21 @@ impl Broker {
         let Some(q) = self.conns.get_mut(&reply.conn) else {
             return; // the connection closed while the request waited
         };
-        q.ready
-            .insert(reply.seq, frame.map(|f| (f, reply.api_key, reply.received)));
-        while let Some(slot) = q.ready.remove(&q.first_unsent) {
+        // A request answered with nothing (acks=0) still leaves as an empty frame, so the
+        // driver can count every request as finished (it bounds requests in flight per
+        // connection) without knowing which requests get no answer.
+        q.ready.insert(
+            reply.seq,
+            (frame.unwrap_or_default(), reply.api_key, reply.received),
+        );
+        while let Some((frame, api_key, received)) = q.ready.remove(&q.first_unsent) {
             q.first_unsent += 1;
-            if let Some((frame, api_key, received)) = slot {
-                self.outputs.push_back(Output::Response {
-                    conn: reply.conn,
-                    frame,
-                    api_key,
-                    received,
-                });
-            }
+            self.outputs.push_back(Output::Response {
+                conn: reply.conn,
+                frame,
+                api_key,
+                received,
+            });
         }
     }
 

@@ -61,7 +61,9 @@ impl Harness {
             while let Some(out) = self.broker.poll_output() {
                 match out {
                     Output::Response { conn, frame, .. } => {
-                        self.responses.entry(conn).or_default().push_back(frame)
+                        if !frame.is_empty() {
+                            self.responses.entry(conn).or_default().push_back(frame)
+                        }
                     }
                     Output::Close { conn, .. } => self.closed.push(conn),
                     Output::Storage { target, job } => jobs.push_back((target, job)),
