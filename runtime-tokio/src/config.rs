@@ -88,6 +88,12 @@ impl Settings {
                     .map_err(|_| format!("advertised_listener '{a}' has a bad port"))?;
                 (h.to_string(), p)
             }
+            // A wildcard address cannot be connected to from elsewhere; clients on this machine
+            // reach it on loopback. Remote clients need --advertised-listener (the server logs
+            // a warning).
+            None if bound.ip().is_unspecified() => {
+                ("127.0.0.1".to_string(), i32::from(bound.port()))
+            }
             None => (bound.ip().to_string(), i32::from(bound.port())),
         };
         if self.node_id < 0 {
@@ -130,5 +136,10 @@ mod tests {
         let cfg = s.broker_config("127.0.0.1:19092".parse().unwrap()).unwrap();
         assert_eq!(cfg.advertised_port, 19092);
         assert_eq!(cfg.log.retention_ms, Some(7 * 24 * 3600 * 1000));
+        let any = s.broker_config("0.0.0.0:9092".parse().unwrap()).unwrap();
+        assert_eq!(
+            any.advertised_host, "127.0.0.1",
+            "a wildcard is never advertised"
+        );
     }
 }

@@ -131,6 +131,13 @@ async fn serve(settings: Settings) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let cfg = settings.broker_config(bound)?;
+    if bound.ip().is_unspecified() && settings.advertised_listener.is_none() {
+        warn!(
+            listen = %bound,
+            "listening on all interfaces but advertising 127.0.0.1:{}; set --advertised-listener HOST:PORT for clients on other machines",
+            bound.port()
+        );
+    }
     let metrics = Metrics::new();
     if !settings.metrics_listen.is_empty() {
         let m = TcpListener::bind(&settings.metrics_listen)
