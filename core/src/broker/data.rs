@@ -25,7 +25,7 @@ use std::time::Duration;
 /// ListOffsets special timestamps.
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
-const MAX_TIMESTAMP: i64 = -3;
+use super::storage::MAX_TIMESTAMP;
 
 /// A produce waiting for its batches to be written (acks=1) or committed (acks=all).
 #[derive(Debug)]
@@ -668,14 +668,9 @@ impl Broker {
                         match lp.timestamp {
                             EARLIEST => out.offset = p.log_start,
                             LATEST => out.offset = p.high_watermark,
-                            MAX_TIMESTAMP => {
-                                out.offset = if p.high_watermark > p.log_start {
-                                    p.high_watermark - 1
-                                } else {
-                                    -1
-                                };
+                            ts if ts >= 0 || ts == MAX_TIMESTAMP => {
+                                lookups.push((id, t, s, ts, p.high_watermark))
                             }
-                            ts if ts >= 0 => lookups.push((id, t, s, ts, p.high_watermark)),
                             ts => {
                                 out.error_code = codes::INVALID_REQUEST;
                                 let _ = ts;

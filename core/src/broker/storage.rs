@@ -15,6 +15,9 @@ use crate::storage::{
 };
 use std::collections::BTreeMap;
 
+/// ListOffsets' "largest timestamp" query (KIP-734), passed through `OffsetForTimestamp`.
+pub const MAX_TIMESTAMP: i64 = -3;
+
 /// Where the catalogue lives, relative to the data directory.
 pub const CATALOGUE_FILE: &str = "catalogue";
 
@@ -30,7 +33,8 @@ pub enum StorageJob {
         from: i64,
         max_bytes: usize,
     },
-    /// The first batch with a timestamp at or after `ts`.
+    /// The first record with a timestamp at or after `ts` (or, for [`MAX_TIMESTAMP`], the
+    /// record with the largest timestamp).
     OffsetForTimestamp { token: u64, ts: i64 },
     /// Apply retention.
     Housekeeping,
@@ -201,6 +205,16 @@ fn offset_for_timestamp(
     ts: i64,
     decompressor: Option<&dyn Decompressor>,
 ) -> Result<Option<(i64, i64)>, String> {
+    // ListOffsets -3 (KIP-734): the record with the largest timestamp, i.e. the first record
+    // at or after the log's maximum timestamp.
+    let ts = if ts == MAX_TIMESTAMP {
+        match store.log().max_timestamp() {
+            max if max >= 0 => max,
+            _ => return Ok(None),
+        }
+    } else {
+        ts
+    };
     let Some((base, max_ts)) = store
         .offset_for_timestamp(disk, ts)
         .map_err(|e| e.to_string())?

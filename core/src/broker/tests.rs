@@ -183,7 +183,7 @@ impl Harness {
 
     fn list_offset(&mut self, topic: &str, partition: i32, ts: i64) -> (i16, i64) {
         let r = self.call(
-            5,
+            7,
             Request::ListOffsets(ListOffsetsRequest {
                 replica_id: -1,
                 topics: vec![ListOffsetsTopic {
@@ -315,8 +315,19 @@ fn produce_then_fetch_round_trips_with_offsets_and_high_watermark() {
     assert_eq!(h.list_offset("orders", 1, -1), (codes::NONE, 3));
     assert_eq!(h.list_offset("orders", 1, t0 + 1500), (codes::NONE, 2));
     assert_eq!(h.list_offset("orders", 1, t0 + 9999), (codes::NONE, -1));
+    // Largest timestamp (KIP-734): a later batch with an older timestamp does not move it.
     assert_eq!(
-        h.fetch("orders", 1, 4).error_code,
+        h.produce("orders", 1, -1, batch(&["d"], t0 + 500)),
+        (codes::NONE, 3)
+    );
+    assert_eq!(h.list_offset("orders", 1, -3), (codes::NONE, 2));
+    assert_eq!(
+        h.list_offset("orders", 0, -3),
+        (codes::NONE, -1),
+        "an empty partition"
+    );
+    assert_eq!(
+        h.fetch("orders", 1, 5).error_code,
         codes::OFFSET_OUT_OF_RANGE
     );
 }

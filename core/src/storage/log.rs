@@ -263,6 +263,15 @@ impl SegmentLog {
         self.active().next_offset
     }
 
+    /// The largest batch max timestamp in the log; -1 when it holds no timestamped batch.
+    pub fn max_timestamp(&self) -> i64 {
+        self.segments
+            .iter()
+            .map(|s| s.max_timestamp)
+            .max()
+            .unwrap_or(-1)
+    }
+
     pub fn size_bytes(&self) -> u64 {
         self.segments.iter().map(|s| s.size).sum()
     }
