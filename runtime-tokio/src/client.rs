@@ -254,14 +254,14 @@ impl Client {
         Ok(p.base_offset)
     }
 
-    /// Fetches from one partition: (records bytes, high watermark).
+    /// Fetches from one partition: the records bytes (empty or absent when there is nothing new).
     pub fn fetch(
         &mut self,
         topic: &str,
         partition: i32,
         offset: i64,
         max_wait_ms: i32,
-    ) -> Result<(Option<Bytes>, i64), String> {
+    ) -> Result<Option<Bytes>, String> {
         let r = self.call(
             FETCH_V,
             Request::Fetch(FetchRequest {
@@ -286,7 +286,7 @@ impl Client {
         check(r.error_code, None)?;
         let p = &r.responses[0].partitions[0];
         check(p.error_code, None)?;
-        Ok((p.records.clone(), p.high_watermark))
+        Ok(p.records.clone())
     }
 }
 
@@ -362,23 +362,11 @@ pub fn murmur2_partition(key: &[u8], partitions: i32) -> i32 {
         h = h.wrapping_mul(M);
         h ^= k;
     }
-    match tail.len() {
-        3 => {
-            h ^= u32::from(tail[2]) << 16;
-            h ^= u32::from(tail[1]) << 8;
-            h ^= u32::from(tail[0]);
-            h = h.wrapping_mul(M);
+    if !tail.is_empty() {
+        for (i, &b) in tail.iter().enumerate() {
+            h ^= u32::from(b) << (8 * i);
         }
-        2 => {
-            h ^= u32::from(tail[1]) << 8;
-            h ^= u32::from(tail[0]);
-            h = h.wrapping_mul(M);
-        }
-        1 => {
-            h ^= u32::from(tail[0]);
-            h = h.wrapping_mul(M);
-        }
-        _ => {}
+        h = h.wrapping_mul(M);
     }
     h ^= h >> 13;
     h = h.wrapping_mul(M);

@@ -243,7 +243,7 @@ pub fn consume(args: ConsumeArgs) -> Result<(), String> {
         {
             break;
         }
-        let (records, _hw) = with_retries(|| c.fetch(&args.topic, args.partition, offset, 500))?;
+        let records = with_retries(|| c.fetch(&args.topic, args.partition, offset, 500))?;
         let Some(bytes) = records else { continue };
         for b in batches(&bytes) {
             let b = b.map_err(|e| format!("corrupt batch from the broker: {e}"))?;

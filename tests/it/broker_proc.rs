@@ -60,6 +60,23 @@ pub fn sluice_bin() -> PathBuf {
     bin
 }
 
+/// Runs the `sluice` command with `args`, feeding it `stdin`, and returns how it ended.
+pub fn run_sluice(args: &[&str], stdin: &str) -> std::process::Output {
+    let mut child = Command::new(sluice_bin())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running sluice");
+    std::io::Write::write_all(
+        &mut child.stdin.take().expect("piped stdin"),
+        stdin.as_bytes(),
+    )
+    .expect("writing stdin");
+    child.wait_with_output().expect("sluice exits")
+}
+
 /// A fresh, uniquely named directory under the system temp dir (process id and a counter). It
 /// is removed on drop unless the thread is panicking, so a failed test leaves its data and logs
 /// for inspection (the failure message names the path).

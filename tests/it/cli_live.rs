@@ -2,28 +2,11 @@
 //! directory, a mistyped config key and a missing topic; `topic describe` and the metrics
 //! endpoint reflect what was produced.
 
-use crate::broker_proc::{sluice_bin, BrokerProc, TempDir};
+use crate::broker_proc::{run_sluice as run, BrokerProc, TempDir};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
-
-fn run(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(sluice_bin())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running sluice");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("writing stdin");
-    child.wait_with_output().expect("sluice exits")
-}
 
 fn text(o: &Output) -> String {
     format!(

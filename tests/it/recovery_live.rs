@@ -2,30 +2,16 @@
 //! the first bad batch on restart, with a warning saying how much was dropped, and every record
 //! acknowledged before the damage is still served, at its offset.
 
-use crate::broker_proc::{sluice_bin, BrokerProc, TempDir};
+use crate::broker_proc::{run_sluice, BrokerProc, TempDir};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
 
 fn sluice(bootstrap: &str, args: &[&str], stdin: &str) -> String {
-    let mut child = Command::new(sluice_bin())
-        .args(args)
-        .args(["--bootstrap", bootstrap])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running sluice");
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(stdin.as_bytes())
-        .expect("writing stdin");
-    let out = child.wait_with_output().expect("sluice exits");
+    let args = [args, &["--bootstrap", bootstrap]].concat();
+    let out = run_sluice(&args, stdin);
     assert!(
         out.status.success(),
         "sluice {args:?} failed: {}",

@@ -347,19 +347,7 @@ impl Broker {
                     }
                     let last = offset + i64::from(h.last_offset_delta);
                     p.record_proposal(after, epoch, offset, last);
-                    if h.producer_id >= 0 && h.base_sequence >= 0 {
-                        let last_seq =
-                            ((i64::from(h.base_sequence) + i64::from(h.last_offset_delta))
-                                % (i64::from(i32::MAX) + 1)) as i32;
-                        p.remember(
-                            h.producer_id,
-                            h.producer_epoch,
-                            h.base_sequence,
-                            last_seq,
-                            offset,
-                            last,
-                        );
-                    }
+                    p.remember_batch(&h, offset);
                     base_offset.get_or_insert(offset);
                     wait = Some((id, after, last + 1));
                     self.drain_raft(id);
@@ -378,7 +366,7 @@ impl Broker {
     }
 
     /// Drops satisfied waits of every produce on `id` and answers finished ones.
-    pub(super) fn produce_progress(&mut self, id: PartitionId, _hw: i64, _written: LogIndex) {
+    pub(super) fn produce_progress(&mut self, id: PartitionId) {
         let keys: Vec<u64> = self
             .data
             .produces

@@ -257,11 +257,6 @@ impl Broker {
         &self.catalogue
     }
 
-    /// Every partition: (topic, index, partition state).
-    pub fn partitions(&self) -> impl Iterator<Item = &Partition> {
-        self.partitions.values()
-    }
-
     /// Whether every partition has opened and elected itself (for start-up logs and tests).
     pub fn all_partitions_ready(&self) -> bool {
         self.partitions.values().all(Partition::is_leader)
@@ -410,10 +405,6 @@ impl Broker {
         self.next_token
     }
 
-    fn raft_now(&self) -> Now {
-        self.now
-    }
-
     // ----- partitions -----
 
     /// Issues store-open jobs for partitions `from..` of a topic.
@@ -507,7 +498,7 @@ impl Broker {
         let dropped_bytes = recovery.report.truncated.iter().map(|t| t.2).sum();
         let p = self.partitions.get_mut(&id).expect("checked");
         for h in &batches {
-            p.recover_batch(h);
+            p.remember_batch(h, h.base_offset);
         }
         for &(epoch, offset) in &recovery.epochs {
             p.note_epoch(epoch, offset);
@@ -533,7 +524,7 @@ impl Broker {
 
     /// Feeds one input to a partition's Raft group and routes its outputs.
     fn drive_raft(&mut self, id: PartitionId, input: impl FnOnce(Now) -> raft::Input) {
-        let now = self.raft_now();
+        let now = self.now;
         let Some(raft) = self.partitions.get_mut(&id).and_then(|p| p.raft.as_mut()) else {
             return;
         };
@@ -588,7 +579,7 @@ impl Broker {
         };
         let before = p.high_watermark;
         p.advance_high_watermark();
-        let (hw, written_end) = (p.high_watermark, p.written);
+        let hw = p.high_watermark;
         if hw != before {
             self.outputs.push_back(Output::Event(Event::HighWatermark {
                 topic: p.topic.clone(),
@@ -596,7 +587,7 @@ impl Broker {
                 offset: hw,
             }));
         }
-        self.produce_progress(id, hw, written_end);
+        self.produce_progress(id);
         if hw != before {
             self.wake_fetches(id);
         }

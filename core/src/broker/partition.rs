@@ -6,7 +6,7 @@
 //! proposing; a no-op entry (appended by Raft on election) takes no offset. The broker mirrors
 //! the partition store's rule here so it knows every entry's offsets without asking storage.
 
-use crate::ids::{LogIndex, Term};
+use crate::ids::LogIndex;
 use crate::protocol::codes;
 use crate::protocol::records::BatchHeader;
 use crate::raft::{EntryKind, Raft};
@@ -70,18 +70,24 @@ impl Partition {
         }
     }
 
-    /// Replays one batch header found on disk at start-up.
-    pub fn recover_batch(&mut self, h: &BatchHeader) {
-        if h.producer_id >= 0 && h.base_sequence >= 0 && !h.is_control() {
-            let last_seq = seq_add(h.base_sequence, h.last_offset_delta);
-            self.remember(
-                h.producer_id,
-                h.producer_epoch,
-                h.base_sequence,
-                last_seq,
-                h.base_offset,
-                h.last_offset(),
-            );
+    /// Remembers an idempotent batch stored at `base_offset` (appended now, or found on disk
+    /// at start-up); other batches are ignored.
+    pub fn remember_batch(&mut self, h: &BatchHeader, base_offset: i64) {
+        if !h.is_idempotent() {
+            return;
+        }
+        let last_seq = seq_add(h.base_sequence, h.last_offset_delta);
+        let last_offset = base_offset + i64::from(h.last_offset_delta);
+        let state = self.producers.entry(h.producer_id).or_default();
+        if h.producer_epoch != state.epoch {
+            state.epoch = h.producer_epoch;
+            state.recent.clear();
+        }
+        state
+            .recent
+            .push_back((h.base_sequence, last_seq, base_offset, last_offset));
+        while state.recent.len() > PRODUCER_BATCHES_KEPT {
+            state.recent.pop_front();
         }
     }
 
@@ -212,27 +218,6 @@ impl Partition {
         }
     }
 
-    /// Remembers an appended idempotent batch.
-    pub fn remember(
-        &mut self,
-        pid: i64,
-        epoch: i16,
-        first: i32,
-        last: i32,
-        base: i64,
-        last_offset: i64,
-    ) {
-        let state = self.producers.entry(pid).or_default();
-        if epoch != state.epoch {
-            state.epoch = epoch;
-            state.recent.clear();
-        }
-        state.recent.push_back((first, last, base, last_offset));
-        while state.recent.len() > PRODUCER_BATCHES_KEPT {
-            state.recent.pop_front();
-        }
-    }
-
     /// The end offset of `epoch` (OffsetForLeaderEpoch): the largest epoch at most `epoch`
     /// and the first offset of the next one (or the log end).
     pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
@@ -245,11 +230,6 @@ impl Partition {
             .get(k)
             .map_or(self.next_offset, |&(_, start)| start);
         (self.epochs[k - 1].0, end)
-    }
-
-    /// The term Raft is in, for logs.
-    pub fn term(&self) -> Term {
-        self.raft.as_ref().map_or(Term::ZERO, |r| r.term())
     }
 }
 
@@ -286,7 +266,7 @@ mod tests {
             SequenceCheck::Refuse(codes::UNKNOWN_PRODUCER_ID)
         );
         assert_eq!(p.check_sequence(&header(7, 0, 0, 2)), SequenceCheck::Append);
-        p.remember(7, 0, 0, 1, 10, 11);
+        p.remember_batch(&header(7, 0, 0, 2), 10);
         assert_eq!(
             p.check_sequence(&header(7, 0, 0, 2)),
             SequenceCheck::Duplicate {
@@ -300,7 +280,7 @@ mod tests {
             SequenceCheck::Refuse(codes::OUT_OF_ORDER_SEQUENCE_NUMBER)
         );
         assert_eq!(p.check_sequence(&header(7, 1, 0, 1)), SequenceCheck::Append);
-        p.remember(7, 1, 0, 0, 12, 12);
+        p.remember_batch(&header(7, 1, 0, 1), 12);
         assert_eq!(
             p.check_sequence(&header(7, 0, 2, 1)),
             SequenceCheck::Refuse(codes::INVALID_PRODUCER_EPOCH)

@@ -48,6 +48,7 @@ pub enum StorageJob {
 pub enum StorageDone {
     Opened {
         recovery: PartitionRecovery,
+        /// Headers of the idempotent batches on disk, in offset order.
         batches: Vec<BatchHeader>,
     },
     Raft(StorageCompletion),
@@ -135,7 +136,12 @@ impl BrokerStorage {
                     &format!("{}/{dir}", self.data_dir),
                     cfg,
                     now_wall_ms,
-                    &mut |h| batches.push(*h),
+                    // Only idempotent batches matter after start-up (producer state).
+                    &mut |h| {
+                        if h.is_idempotent() {
+                            batches.push(*h)
+                        }
+                    },
                 )?;
                 self.stores.insert(id, store);
                 StorageDone::Opened { recovery, batches }

@@ -238,7 +238,8 @@ fn fetch_request(topic: &str, partition: i32, offset: i64, max_wait_ms: i32) -> 
     })
 }
 
-fn batch(values: &[&str], ts: i64) -> Vec<u8> {
+/// A batch of `values` built with `spec` (timestamps, producer fields).
+fn batch_with(spec: BatchSpec, values: &[&str]) -> Vec<u8> {
     let records: Vec<NewRecord<'_>> = values
         .iter()
         .map(|v| NewRecord {
@@ -246,32 +247,25 @@ fn batch(values: &[&str], ts: i64) -> Vec<u8> {
             ..NewRecord::default()
         })
         .collect();
-    build_batch(
-        BatchSpec {
-            base_timestamp: ts,
-            ..BatchSpec::default()
-        },
-        &records,
-    )
+    build_batch(spec, &records)
+}
+
+fn batch(values: &[&str], ts: i64) -> Vec<u8> {
+    let spec = BatchSpec {
+        base_timestamp: ts,
+        ..BatchSpec::default()
+    };
+    batch_with(spec, values)
 }
 
 fn idempotent_batch(pid: i64, epoch: i16, seq: i32, values: &[&str]) -> Vec<u8> {
-    let records: Vec<NewRecord<'_>> = values
-        .iter()
-        .map(|v| NewRecord {
-            value: Some(v.as_bytes()),
-            ..NewRecord::default()
-        })
-        .collect();
-    build_batch(
-        BatchSpec {
-            producer_id: pid,
-            producer_epoch: epoch,
-            base_sequence: seq,
-            ..BatchSpec::default()
-        },
-        &records,
-    )
+    let spec = BatchSpec {
+        producer_id: pid,
+        producer_epoch: epoch,
+        base_sequence: seq,
+        ..BatchSpec::default()
+    };
+    batch_with(spec, values)
 }
 
 /// Every (offset, value) of the data records in a fetch result, control batches skipped.

@@ -155,6 +155,11 @@ impl BatchHeader {
     pub fn is_control(&self) -> bool {
         self.attributes & 0x20 != 0
     }
+    /// Written by an idempotent producer: carries a producer id and sequence numbers the
+    /// broker must check (control batches excepted).
+    pub fn is_idempotent(&self) -> bool {
+        self.producer_id >= 0 && self.base_sequence >= 0 && !self.is_control()
+    }
     /// The offset of the batch's last record.
     pub fn last_offset(&self) -> i64 {
         self.base_offset + i64::from(self.last_offset_delta)

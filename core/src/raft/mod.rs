@@ -12,8 +12,10 @@
 //! follower acknowledges only entries a completed `Sync` covers, and a leader counts itself
 //! toward a majority only for entries it has synced.
 //!
-//! Not here (yet): membership changes, snapshots and log compaction, leadership transfer,
-//! read-index/lease reads.
+//! Log compaction: `Raft::compact_through` lets a single-voter group forget committed entries
+//! (the application's store keeps them). Not here (yet): catching a follower up from the
+//! store (so groups with peers do not compact), membership changes, snapshots, leadership
+//! transfer, read-index/lease reads.
 
 mod log;
 mod machine;
