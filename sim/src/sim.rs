@@ -492,6 +492,7 @@ impl Simulation {
             StorageCompletion::Appended { last } => ("appended", last.0),
             StorageCompletion::Truncated { from } => ("truncated", from.0),
             StorageCompletion::Synced { up_to } => ("synced", up_to.0),
+            StorageCompletion::EntriesRead { from, .. } => ("entries-read", from.0),
         };
         self.trace.record(
             self.now,
@@ -624,6 +625,8 @@ impl Simulation {
                     },
                 );
             }
+            // The simulator never compacts a log, so no follower ever needs a snapshot.
+            Output::Event(Event::FollowerNeedsSnapshot { .. }) => {}
             Output::Event(Event::LostQuorum { term }) => {
                 self.trace.record(
                     self.now,
@@ -1382,7 +1385,7 @@ impl Simulation {
 
 fn summarize(msg: &Message) -> (u64, u64, u64) {
     match msg {
-        Message::PreVote { term, last } | Message::Vote { term, last } => {
+        Message::PreVote { term, last } | Message::Vote { term, last, .. } => {
             (term.0, last.index.0, last.term.0)
         }
         Message::PreVoteResponse { term, granted } | Message::VoteResponse { term, granted } => {
@@ -1397,5 +1400,6 @@ fn summarize(msg: &Message) -> (u64, u64, u64) {
             sluice_core::raft::AppendResult::Accepted { match_index } => (term.0, 1, match_index.0),
             sluice_core::raft::AppendResult::Rejected { next_hint, .. } => (term.0, 0, next_hint.0),
         },
+        Message::TimeoutNow { term } => (term.0, 0, 0),
     }
 }

@@ -136,6 +136,7 @@ impl BrokerStorage {
                     &format!("{}/{dir}", self.data_dir),
                     cfg,
                     now_wall_ms,
+                    true, // partitions are single-voter groups
                     // Only idempotent batches matter after start-up (producer state).
                     &mut |h| {
                         if h.is_idempotent() {

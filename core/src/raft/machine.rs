@@ -1,5 +1,11 @@
 //! The Raft state machine itself. Inputs in, outputs out; see `mod.rs` for the contract and the
 //! list of what is implemented.
+//!
+//! Catch-up from the store: when a follower needs entries at or below the compacted base, the
+//! leader asks storage for them (`ReadEntries`, one outstanding per follower) and sends them
+//! when the completion arrives, if it still leads in the same term and the follower still needs
+//! them. Heartbeats that would be anchored below the base are anchored at index 0 instead (see
+//! `send_empty`).
 
 use super::log::RaftLog;
 use super::message::{Append, AppendResult, Entry, LogPosition, Message};
@@ -36,6 +42,12 @@ struct Progress {
     /// ever while the follower answers every heartbeat.
     stalled_ticks: u32,
     matched_at_tick: LogIndex,
+    /// The `from` of this follower's outstanding `ReadEntries`.
+    reading: Option<LogIndex>,
+    /// A `from` the store could not serve: no further reads while the follower needs it.
+    unavailable: Option<LogIndex>,
+    /// `Event::FollowerNeedsSnapshot` was emitted (once per term: progress lives one term).
+    snapshot_reported: bool,
 }
 
 impl Progress {
@@ -50,6 +62,16 @@ impl Progress {
             active: false,
             stalled_ticks: 0,
             matched_at_tick: LogIndex::ZERO,
+            reading: None,
+            unavailable: None,
+            snapshot_reported: false,
+        }
+    }
+
+    fn window_full(&self, max_inflight: usize) -> bool {
+        match self.state {
+            ReplicationState::Probe => self.probe_sent,
+            ReplicationState::Replicate => self.inflight.len() >= max_inflight,
         }
     }
 
@@ -65,6 +87,14 @@ impl Progress {
 /// append and drops back to probing.
 const STALL_TICKS: u32 = 2;
 
+/// A leadership transfer in progress (leader side).
+#[derive(Clone, Copy, Debug)]
+struct Transfer {
+    to: NodeId,
+    /// Abandoned at this time: one election timeout after it began.
+    deadline: Instant,
+}
+
 #[derive(Debug)]
 pub struct Raft {
     cfg: Config,
@@ -78,6 +108,10 @@ pub struct Raft {
     durable: LogIndex,
     /// The `up_to` of each outstanding sync, lowered by any truncation issued after it.
     pending_syncs: VecDeque<LogIndex>,
+    /// The term in which each outstanding `ReadEntries` was issued, in request order, so a
+    /// completion from an earlier term (or incarnation of leadership) is recognised and dropped.
+    reads: VecDeque<Term>,
+    transfer: Option<Transfer>,
     hard_state_saved: HardState,
     hard_state_requested: HardState,
     /// Peer messages held until `hard_state_requested` is durable.
@@ -126,6 +160,8 @@ impl Raft {
             commit,
             durable,
             pending_syncs: VecDeque::new(),
+            reads: VecDeque::new(),
+            transfer: None,
             hard_state_saved: recovered.hard_state,
             hard_state_requested: recovered.hard_state,
             gated: Vec::new(),
@@ -187,6 +223,18 @@ impl Raft {
     pub fn pending_proposals(&self) -> usize {
         self.proposals.len()
     }
+    /// On a leader, the highest index known to match on follower `peer`; `None` on other
+    /// roles and for ids that are not peers (this node included).
+    pub fn matched(&self, peer: NodeId) -> Option<LogIndex> {
+        self.progress
+            .iter()
+            .find(|p| p.id == peer)
+            .map(|p| p.matched)
+    }
+    /// Whether this leader is handing leadership over (see [`Raft::transfer_leadership`]).
+    pub fn is_transferring(&self) -> bool {
+        self.transfer.is_some()
+    }
 
     // ----- commands -----
 
@@ -194,29 +242,50 @@ impl Raft {
     /// randomized timeout. Multi-voter groups ignore this (their timeouts break ties).
     pub fn campaign_if_alone(&mut self) {
         if self.cfg.voters.len() == 1 && self.role != Role::Leader {
-            self.start_election();
+            self.start_election(false);
             self.invariants();
         }
     }
 
     /// Lets the log forget entries through `index`, once the application no longer needs them
-    /// in memory (they are on disk in its store). Clamped to what is safe to forget: committed
-    /// entries that, on a leader, every follower already holds. A follower that later needs a
-    /// forgotten entry must be caught up from the store; that is not implemented yet, so only
-    /// single-voter groups compact and this is a no-op with peers.
+    /// in memory (they are in its store). Clamped to committed entries this node has synced
+    /// (committed, so never truncated; synced, so a restart finds them where the base says) and,
+    /// on a leader, to what every follower already holds, so catching up stays in memory. The
+    /// exception is a follower more than `max_lag_in_memory` entries behind the commit index:
+    /// holding everything it lacks could cost unbounded memory, so it is caught up from the
+    /// store instead (`StorageRequest::ReadEntries`).
     pub fn compact_through(&mut self, index: LogIndex) {
-        if self.cfg.voters.len() > 1 {
-            // Catching a follower up from the store is not built yet: a group with peers keeps
-            // its whole log in memory rather than lose entries a follower may still need.
-            return;
-        }
-        let mut safe = index.min(self.commit);
+        let mut safe = index.min(self.commit).min(self.durable);
         if self.role == Role::Leader {
+            let lag = self.cfg.max_lag_in_memory as u64;
             for p in &self.progress {
-                safe = safe.min(p.matched);
+                if self.commit.0.saturating_sub(p.matched.0) <= lag {
+                    safe = safe.min(p.matched);
+                }
             }
         }
         self.log.compact_through(safe);
+        self.invariants();
+    }
+
+    /// Hands leadership to voter `to` (preferred-leader balancing): once `to` has matched this
+    /// leader's last index, it is told to campaign at once (`Message::TimeoutNow`). Until then,
+    /// for at most one election timeout, new proposals are refused with `NotLeader { leader:
+    /// None }`, so the target can catch up with a log that stops growing and clients retry
+    /// against the new leader. After the timeout the transfer is abandoned and this node leads
+    /// as before. Ignored unless this node leads and `to` is another voter; a second call
+    /// replaces the first.
+    pub fn transfer_leadership(&mut self, to: NodeId) {
+        let Some(i) = self.progress.iter().position(|p| p.id == to) else {
+            return;
+        };
+        self.transfer = Some(Transfer {
+            to,
+            deadline: self.now.mono + self.cfg.election_timeout,
+        });
+        self.maybe_send_timeout_now(i);
+        self.send_append(i, false);
+        self.invariants();
     }
 
     // ----- driving contract -----
@@ -246,6 +315,7 @@ impl Raft {
             self.election_deadline,
             self.heartbeat_deadline,
             self.quorum_deadline,
+            self.transfer.map(|t| t.deadline),
         ]
         .into_iter()
         .flatten()
@@ -268,6 +338,12 @@ impl Raft {
             last
         );
         assert!(self.hard_state_saved.term <= self.term);
+        assert!(
+            self.log.base().index <= self.commit,
+            "compacted {:?} beyond commit {:?}",
+            self.log.base().index,
+            self.commit
+        );
         match self.role {
             Role::Leader => {
                 assert_eq!(self.leader, Some(self.cfg.id));
@@ -277,6 +353,7 @@ impl Raft {
             _ => {
                 assert!(self.progress.is_empty());
                 assert!(self.proposals.is_empty());
+                assert!(self.transfer.is_none());
             }
         }
         if let (Some(first), Some(last_p)) = (self.proposals.front(), self.proposals.back()) {
@@ -290,6 +367,10 @@ impl Raft {
     fn on_timeout(&mut self) {
         let now = self.now.mono;
         if self.role == Role::Leader {
+            if self.transfer.is_some_and(|t| t.deadline <= now) {
+                // The target did not take over in time: lead on, and accept proposals again.
+                self.transfer = None;
+            }
             if self.heartbeat_deadline.is_some_and(|d| d <= now) {
                 self.heartbeat_deadline = Some(now + self.cfg.heartbeat_interval);
                 self.on_heartbeat_tick();
@@ -302,7 +383,7 @@ impl Raft {
             if self.cfg.pre_vote {
                 self.start_pre_vote();
             } else {
-                self.start_election();
+                self.start_election(false);
             }
         }
     }
@@ -316,18 +397,28 @@ impl Raft {
             Message::PreVoteResponse { term, granted } => {
                 self.on_pre_vote_response(from, term, granted)
             }
-            Message::Vote { term, last } => self.on_vote(from, term, last),
+            Message::Vote {
+                term,
+                last,
+                transfer,
+            } => self.on_vote(from, term, last, transfer),
             Message::VoteResponse { term, granted } => self.on_vote_response(from, term, granted),
             Message::Append(append) => self.on_append(from, append),
             Message::AppendResponse { term, result } => self.on_append_response(from, term, result),
+            Message::TimeoutNow { term } => self.on_timeout_now(from, term),
         }
     }
 
     fn on_propose(&mut self, id: ProposalId, data: Bytes) {
-        if self.role != Role::Leader {
-            let outcome = ProposalOutcome::NotLeader {
-                leader: self.leader,
+        if self.role != Role::Leader || self.transfer.is_some() {
+            // While handing over, the leader is about to change: say so (no hint, the new
+            // leader is not known yet) rather than grow the log the target must catch up with.
+            let leader = if self.transfer.is_some() {
+                None
+            } else {
+                self.leader
             };
+            let outcome = ProposalOutcome::NotLeader { leader };
             self.outputs.push_back(Output::Proposal { id, outcome });
             return;
         }
@@ -358,6 +449,12 @@ impl Raft {
                 }
             }
             StorageCompletion::Appended { .. } | StorageCompletion::Truncated { .. } => {}
+            StorageCompletion::EntriesRead {
+                peer,
+                from,
+                prev,
+                entries,
+            } => self.on_entries_read(peer, from, prev, entries),
             StorageCompletion::Synced { .. } => {
                 let up_to = self
                     .pending_syncs
@@ -384,7 +481,7 @@ impl Raft {
         self.reset_election_timer();
         self.emit_role();
         if self.has_quorum(self.votes.len()) {
-            self.start_election();
+            self.start_election(false);
             return;
         }
         let last = self.log.last_position();
@@ -394,7 +491,9 @@ impl Raft {
         }
     }
 
-    fn start_election(&mut self) {
+    /// `transfer`: this election was asked for by the leader (`TimeoutNow`), so the votes it
+    /// requests say so and voters set their leader lease aside.
+    fn start_election(&mut self, transfer: bool) {
         self.term = self.term.next();
         self.voted_for = Some(self.cfg.id);
         self.role = Role::Candidate;
@@ -408,7 +507,14 @@ impl Raft {
         let last = self.log.last_position();
         let term = self.term;
         for to in self.peers() {
-            self.send(to, Message::Vote { term, last });
+            self.send(
+                to,
+                Message::Vote {
+                    term,
+                    last,
+                    transfer,
+                },
+            );
         }
         self.maybe_win_election();
     }
@@ -450,11 +556,11 @@ impl Raft {
             self.votes.push(from);
         }
         if self.has_quorum(self.votes.len()) {
-            self.start_election();
+            self.start_election(false);
         }
     }
 
-    fn on_vote(&mut self, from: NodeId, term: Term, last: LogPosition) {
+    fn on_vote(&mut self, from: NodeId, term: Term, last: LogPosition, transfer: bool) {
         if term < self.term {
             self.send(
                 from,
@@ -466,8 +572,10 @@ impl Raft {
             return;
         }
         if term > self.term {
-            if self.in_leader_lease() {
-                return; // Ignore a disruptive candidate; it will learn of the leader.
+            // Ignore a disruptive candidate; it will learn of the leader. A transfer candidate
+            // is not disruptive: the leader itself asked it to campaign (thesis §3.10).
+            if self.in_leader_lease() && !transfer {
+                return;
             }
             self.become_follower(term, None);
         }
@@ -500,6 +608,14 @@ impl Raft {
             self.votes.push(from);
         }
         self.maybe_win_election();
+    }
+
+    /// The current leader hands over: campaign now, skipping pre-vote (the leader vouched for
+    /// this node's log) and the remaining election timeout.
+    fn on_timeout_now(&mut self, from: NodeId, term: Term) {
+        if term == self.term && self.role == Role::Follower && self.leader == Some(from) {
+            self.start_election(true);
+        }
     }
 
     /// A candidate wins once a quorum voted for it and its own vote is durable.
@@ -543,6 +659,7 @@ impl Raft {
         self.leader = leader;
         self.votes.clear();
         self.progress.clear();
+        self.transfer = None;
         self.heartbeat_deadline = None;
         self.quorum_deadline = None;
         // Appended but not committed: a later leader may still commit them.
@@ -591,7 +708,13 @@ impl Raft {
         self.last_leader_contact = Some(self.now.mono);
         self.reset_election_timer();
 
+        let append = self.skip_compacted(append);
         let prev = append.prev;
+        if prev.index < self.log.base().index {
+            // Entirely at or below our base: committed here, equal by Log Matching.
+            self.accept(from, append);
+            return;
+        }
         match self.log.term_at(prev.index) {
             None => {
                 let next_hint = self.log.last_index().next();
@@ -605,6 +728,29 @@ impl Raft {
             }
             Some(_) => self.accept(from, append),
         }
+    }
+
+    /// Drops the entries of `append` at or below our compacted base, re-anchoring it at the last
+    /// one dropped. Those entries are committed here, so the leader's entries at the same
+    /// indexes are equal (Log Matching, Leader Completeness); what remains is checked as usual,
+    /// and the match reported still covers the whole append (`prev + count`). An append that
+    /// stays below the base keeps a `prev` below it and carries no entries.
+    fn skip_compacted(&self, mut append: Append) -> Append {
+        let base = self.log.base().index;
+        let below = base.0.saturating_sub(append.prev.index.0);
+        let skip = usize::try_from(below)
+            .unwrap_or(usize::MAX)
+            .min(append.entries.len());
+        if skip == 0 {
+            return append;
+        }
+        let term = append.entries[skip - 1].term;
+        append.entries.drain(..skip);
+        append.prev = LogPosition {
+            index: LogIndex(append.prev.index.0 + skip as u64),
+            term,
+        };
+        append
     }
 
     fn reject(&mut self, to: NodeId, prev_index: LogIndex, next_hint: LogIndex) {
@@ -718,6 +864,9 @@ impl Raft {
                 if match_index > self.log.last_index() {
                     return; // Not something we sent: ignore rather than trust.
                 }
+                // Only a match at or past the probe point answers the probe; a lower one (the
+                // answer to a keepalive, see `send_empty`) must not send `next` back there.
+                let answers_probe = match_index >= p.next.prev();
                 if match_index > p.matched {
                     p.matched = match_index;
                 }
@@ -727,13 +876,14 @@ impl Raft {
                 while p.inflight.front().is_some_and(|last| *last <= p.matched) {
                     p.inflight.pop_front();
                 }
-                if p.state == ReplicationState::Probe {
+                if p.state == ReplicationState::Probe && answers_probe {
                     p.state = ReplicationState::Replicate;
                     p.inflight.clear();
                     p.next = p.matched.next();
+                    p.probe_sent = false;
                 }
-                p.probe_sent = false;
                 self.maybe_advance_commit();
+                self.maybe_send_timeout_now(i);
                 self.send_append(i, false);
             }
             AppendResult::Rejected {
@@ -790,60 +940,174 @@ impl Raft {
 
     /// Sends what the window allows to follower `i`; `heartbeat` forces a message even if
     /// there is nothing new, to carry the commit index and keep the follower's timer quiet.
+    /// Entries the log has compacted are read from the store first (`read_for`).
     fn send_append(&mut self, i: usize, heartbeat: bool) {
-        let last = self.log.last_index();
-        let commit = self.commit;
-        let term = self.term;
-        let p = &mut self.progress[i];
-        let window_full = match p.state {
-            ReplicationState::Probe => p.probe_sent,
-            ReplicationState::Replicate => p.inflight.len() >= self.cfg.max_inflight,
-        };
-        let has_new = p.next <= last;
-        let (prev_index, entries) = if !window_full && has_new {
-            let entries =
-                self.log
-                    .slice(p.next, self.cfg.max_batch_entries, self.cfg.max_batch_bytes);
-            (p.next.prev(), entries)
-        } else if heartbeat || (p.state == ReplicationState::Probe && !p.probe_sent) {
-            // Replicating followers get a heartbeat anchored at what they have acknowledged,
-            // so it cannot be rejected merely because appends are still in flight.
-            let anchor = if p.state == ReplicationState::Replicate {
-                p.matched
-            } else {
-                p.next.prev()
-            };
-            (anchor, Vec::new())
-        } else {
-            return;
-        };
-        if !entries.is_empty() {
-            let sent_last = LogIndex(prev_index.0 + entries.len() as u64);
-            match p.state {
-                ReplicationState::Probe => p.probe_sent = true,
-                ReplicationState::Replicate => {
-                    p.inflight.push_back(sent_last);
-                    p.next = sent_last.next();
-                }
+        let p = &self.progress[i];
+        let window_full = p.window_full(self.cfg.max_inflight);
+        if !window_full && p.next <= self.log.last_index() {
+            if p.next > self.log.base().index {
+                let from = p.next;
+                let prev = self.position(from.prev());
+                let entries =
+                    self.log
+                        .slice(from, self.cfg.max_batch_entries, self.cfg.max_batch_bytes);
+                self.send_entries(i, prev, entries);
+                return;
             }
-        } else if p.state == ReplicationState::Probe {
-            p.probe_sent = true;
+            self.read_for(i);
+            if heartbeat {
+                self.send_empty(i);
+            }
+            return;
         }
-        let prev_term = self
-            .log
-            .term_at(prev_index)
-            .expect("leader holds every index below next");
+        if heartbeat || (p.state == ReplicationState::Probe && !p.probe_sent) {
+            self.send_empty(i);
+        }
+    }
+
+    /// Sends `entries`, which follow `prev`, to follower `i` and accounts for them in its
+    /// window: one probe at a time, or up to `max_inflight` appends while replicating.
+    fn send_entries(&mut self, i: usize, prev: LogPosition, entries: Vec<Entry>) {
+        let p = &mut self.progress[i];
+        let sent_last = LogIndex(prev.index.0 + entries.len() as u64);
+        match p.state {
+            ReplicationState::Probe => p.probe_sent = true,
+            ReplicationState::Replicate => {
+                p.inflight.push_back(sent_last);
+                p.next = sent_last.next();
+            }
+        }
         let to = p.id;
         let append = Append {
-            term,
-            prev: LogPosition {
-                index: prev_index,
-                term: prev_term,
-            },
+            term: self.term,
+            prev,
             entries,
-            leader_commit: commit,
+            leader_commit: self.commit,
         };
         self.send(to, Message::Append(append));
+    }
+
+    /// An append without entries. Replicating followers get it anchored at what they have
+    /// acknowledged, so it cannot be rejected merely because appends are still in flight;
+    /// probing ones at the probe point, which makes it the probe.
+    ///
+    /// When that anchor is below the compacted base its term is forgotten. The message is then
+    /// anchored at index 0, which every log matches (a compacted one too): a keepalive that
+    /// resets the follower's election timer and carries the commit index (the follower takes it
+    /// only up to what it has verified this term, so nothing unverified commits) but probes
+    /// nothing, so it leaves the window alone. Its answer reports a match below the probe point,
+    /// which `on_append_response` does not take as the probe's answer. The entries the follower
+    /// needs come from the store meanwhile.
+    fn send_empty(&mut self, i: usize) {
+        let p = &mut self.progress[i];
+        let anchor = match p.state {
+            ReplicationState::Replicate => p.matched,
+            ReplicationState::Probe => p.next.prev(),
+        };
+        let prev = match self.log.term_at(anchor) {
+            Some(term) => {
+                if p.state == ReplicationState::Probe {
+                    p.probe_sent = true;
+                }
+                LogPosition {
+                    index: anchor,
+                    term,
+                }
+            }
+            None => LogPosition::default(),
+        };
+        let to = p.id;
+        let append = Append {
+            term: self.term,
+            prev,
+            entries: Vec::new(),
+            leader_commit: self.commit,
+        };
+        self.send(to, Message::Append(append));
+    }
+
+    /// Asks the store for the entries follower `i` needs from its `next` on (compacted from
+    /// memory), unless a read is outstanding or the store already said it cannot serve them.
+    fn read_for(&mut self, i: usize) {
+        let p = &mut self.progress[i];
+        if p.reading.is_some() || p.unavailable == Some(p.next) {
+            return;
+        }
+        p.reading = Some(p.next);
+        let req = StorageRequest::ReadEntries {
+            peer: p.id,
+            from: p.next,
+            max_entries: self.cfg.max_batch_entries,
+            max_bytes: self.cfg.max_batch_bytes,
+        };
+        self.reads.push_back(self.term);
+        self.outputs.push_back(Output::Storage(req));
+    }
+
+    /// Entries read for a follower: sent if this node still leads in the term it asked in and
+    /// the follower still needs them, with the same window accounting as `send_append`.
+    fn on_entries_read(
+        &mut self,
+        peer: NodeId,
+        from: LogIndex,
+        prev: Option<LogPosition>,
+        entries: Vec<Entry>,
+    ) {
+        let term = self
+            .reads
+            .pop_front()
+            .expect("read completion without a request");
+        if self.role != Role::Leader || term != self.term {
+            return; // Asked for in an earlier term: that progress is gone.
+        }
+        let Some(i) = self.progress.iter().position(|p| p.id == peer) else {
+            return;
+        };
+        let max_inflight = self.cfg.max_inflight;
+        let p = &mut self.progress[i];
+        if p.reading != Some(from) {
+            return;
+        }
+        p.reading = None;
+        let prev = match prev {
+            Some(prev) if prev.index.next() == from && !entries.is_empty() => prev,
+            _ => {
+                // The store no longer holds what the follower needs: only a snapshot could
+                // help it. Keep heartbeating; do not ask again while it needs the same entry.
+                p.unavailable = Some(from);
+                self.report_needs_snapshot(i);
+                return;
+            }
+        };
+        if p.next != from || p.window_full(max_inflight) {
+            // It moved on (an answer or a stall changed `next`) or has no room now: start over
+            // from where it is; a full window resumes when acknowledgements arrive.
+            self.send_append(i, false);
+            return;
+        }
+        self.send_entries(i, prev, entries);
+        self.send_append(i, false); // keep the stream going
+    }
+
+    fn report_needs_snapshot(&mut self, i: usize) {
+        let p = &mut self.progress[i];
+        if !p.snapshot_reported {
+            p.snapshot_reported = true;
+            let peer = p.id;
+            self.outputs
+                .push_back(Output::Event(Event::FollowerNeedsSnapshot { peer }));
+        }
+    }
+
+    /// Completes a pending transfer once its target, follower `i`, holds this leader's whole
+    /// log. Sent again on each acknowledgement while the transfer is pending, in case the
+    /// previous one was lost; the target ignores it once it has moved to a later term.
+    fn maybe_send_timeout_now(&mut self, i: usize) {
+        let p = &self.progress[i];
+        if self.transfer.is_some_and(|t| t.to == p.id) && p.matched == self.log.last_index() {
+            let to = p.id;
+            self.send(to, Message::TimeoutNow { term: self.term });
+        }
     }
 
     fn maybe_advance_commit(&mut self) {
@@ -927,6 +1191,15 @@ impl Raft {
     }
 
     // ----- helpers -----
+
+    /// The position of `index`, which must be held or be the base.
+    fn position(&self, index: LogIndex) -> LogPosition {
+        let term = self
+            .log
+            .term_at(index)
+            .expect("leader holds every index from its base on");
+        LogPosition { index, term }
+    }
 
     /// Every peer message goes through here: held while the hard state is not durable.
     fn send(&mut self, to: NodeId, message: Message) {

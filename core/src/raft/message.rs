@@ -57,9 +57,12 @@ pub enum Message {
         term: Term,
         granted: bool,
     },
+    /// `transfer`: sent by a candidate its leader told to take over (`TimeoutNow`), so voters
+    /// disregard their leader lease for it (Raft thesis §3.10).
     Vote {
         term: Term,
         last: LogPosition,
+        transfer: bool,
     },
     VoteResponse {
         term: Term,
@@ -69,6 +72,11 @@ pub enum Message {
     AppendResponse {
         term: Term,
         result: AppendResult,
+    },
+    /// Leadership transfer: the leader of `term` tells a caught-up follower to start an
+    /// election at once, without pre-vote.
+    TimeoutNow {
+        term: Term,
     },
 }
 
@@ -98,7 +106,8 @@ impl Message {
             | Message::PreVoteResponse { term, .. }
             | Message::Vote { term, .. }
             | Message::VoteResponse { term, .. }
-            | Message::AppendResponse { term, .. } => *term,
+            | Message::AppendResponse { term, .. }
+            | Message::TimeoutNow { term } => *term,
             Message::Append(a) => a.term,
         }
     }
@@ -113,6 +122,7 @@ impl Message {
             Message::Append(a) if a.entries.is_empty() => "Heartbeat",
             Message::Append(_) => "Append",
             Message::AppendResponse { .. } => "AppendResp",
+            Message::TimeoutNow { .. } => "TimeoutNow",
         }
     }
 }

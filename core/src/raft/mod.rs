@@ -6,16 +6,25 @@
 //! minimum election timeout neither grants pre-votes nor votes, so a rejoining node cannot
 //! disrupt a healthy leader), randomized election timeouts from [`DetRng`], pipelined and batched
 //! append with a bounded in-flight window per follower, follower truncation on divergence with
-//! a whole-term skip on rejection, and commit of current-term entries only (§5.4.2).
+//! a whole-term skip on rejection, commit of current-term entries only (§5.4.2), and leadership
+//! transfer (thesis §3.10: the leader catches the target up, then sends `TimeoutNow`; the
+//! target campaigns at once and its votes override the voters' leader lease).
 //!
 //! Durability: no peer message leaves while the (term, vote) it depends on is not durable, a
 //! follower acknowledges only entries a completed `Sync` covers, and a leader counts itself
 //! toward a majority only for entries it has synced.
 //!
-//! Log compaction: `Raft::compact_through` lets a single-voter group forget committed entries
-//! (the application's store keeps them). Not here (yet): catching a follower up from the
-//! store (so groups with peers do not compact), membership changes, snapshots, leadership
-//! transfer, read-index/lease reads.
+//! Log compaction: `Raft::compact_through` lets any node forget committed, durable entries; the
+//! application's store keeps them. A leader keeps what its followers still need, except for a
+//! follower more than `Config::max_lag_in_memory` entries behind the commit index: that one is
+//! caught up from the store (`StorageRequest::ReadEntries`), one read outstanding at a time. A
+//! follower forgets through its commit index and accepts appends that reach below its base
+//! (those entries are committed, so equal by Log Matching). A store may start its recovered log
+//! at a persisted commit point and hand back the uncommitted tail after it.
+//!
+//! Not here (yet): snapshot install (a follower that needs entries the leader's store no longer
+//! has is reported once per term as `Event::FollowerNeedsSnapshot` and only heartbeated),
+//! membership changes, read-index/lease reads.
 
 mod log;
 mod machine;
@@ -59,6 +68,10 @@ pub struct Config {
     pub max_batch_bytes: usize,
     /// Proposals awaiting commit; beyond this a proposal is refused with `Busy`.
     pub max_pending_proposals: usize,
+    /// A leader keeps in memory the entries a follower still needs only while that follower
+    /// is at most this many entries behind the commit index; one further behind does not hold
+    /// compaction back and is caught up from the store instead.
+    pub max_lag_in_memory: usize,
     pub pre_vote: bool,
     pub check_quorum: bool,
     /// A deliberately planted bug, for proving that the simulator's checkers catch it.
@@ -130,6 +143,7 @@ impl Config {
             max_batch_entries: 256,
             max_batch_bytes: 1 << 20,
             max_pending_proposals: 4096,
+            max_lag_in_memory: 8192,
             pre_vote: true,
             check_quorum: true,
             #[cfg(feature = "broken-variants")]
@@ -163,6 +177,7 @@ impl Config {
             ("max_batch_entries", self.max_batch_entries),
             ("max_batch_bytes", self.max_batch_bytes),
             ("max_pending_proposals", self.max_pending_proposals),
+            ("max_lag_in_memory", self.max_lag_in_memory),
         ] {
             if v == 0 {
                 return Err(ConfigError::ZeroLimit(what));
@@ -251,7 +266,8 @@ pub enum Output {
 pub enum ProposalOutcome {
     /// Committed (below the high watermark) at `index` in `term`.
     Committed { index: LogIndex, term: Term },
-    /// Definitely not appended: this node is not the leader. `leader` is a hint.
+    /// Definitely not appended: this node is not the leader, or it is handing leadership over
+    /// (`Raft::transfer_leadership`; then `leader` is `None`). `leader` is a hint.
     NotLeader { leader: Option<NodeId> },
     /// Definitely not appended: too many proposals are pending.
     Busy,
@@ -270,6 +286,10 @@ pub enum Event {
     Truncated { from: LogIndex, removed: u64 },
     /// A leader stepped down because it had not heard from a quorum.
     LostQuorum { term: Term },
+    /// Follower `peer` needs entries that neither this leader's memory nor its store holds any
+    /// more (retention removed them). Reported once per term; the follower is only heartbeated
+    /// from then on: snapshot install is not implemented.
+    FollowerNeedsSnapshot { peer: NodeId },
 }
 
 #[cfg(test)]

@@ -7,6 +7,9 @@
 //!   keep any prefix of the unsynced requests (the last one possibly torn), never a later one
 //!   without an earlier one.
 //! - `Sync` makes every earlier `Append` and `Truncate` durable.
+//! - `ReadEntries` reads the log as every earlier request left it (unsynced writes included);
+//!   it changes nothing. A leader uses it to catch up a follower from entries it no longer
+//!   holds in memory.
 
 use super::message::{Entry, LogPosition};
 use crate::ids::{LogIndex, NodeId, Term};
@@ -35,14 +38,37 @@ pub enum StorageRequest {
     Sync {
         up_to: LogIndex,
     },
+    /// Read entries from `from` on for follower `peer`: at least one if the store holds any,
+    /// at most `max_entries`, and past the first at most `max_bytes` of entry data.
+    ReadEntries {
+        peer: NodeId,
+        from: LogIndex,
+        max_entries: usize,
+        max_bytes: usize,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StorageCompletion {
     HardStateSaved(HardState),
-    Appended { last: LogIndex },
-    Truncated { from: LogIndex },
-    Synced { up_to: LogIndex },
+    Appended {
+        last: LogIndex,
+    },
+    Truncated {
+        from: LogIndex,
+    },
+    Synced {
+        up_to: LogIndex,
+    },
+    /// The answer to `ReadEntries`. `prev` is the position of entry `from - 1` (index 0 has
+    /// term 0), or `None` if the store no longer holds it or entry `from` (retention removed
+    /// them); `entries` are exactly as they were appended.
+    EntriesRead {
+        peer: NodeId,
+        from: LogIndex,
+        prev: Option<LogPosition>,
+        entries: Vec<Entry>,
+    },
 }
 
 /// What a node finds on its disk when it starts.
@@ -50,8 +76,9 @@ pub enum StorageCompletion {
 pub struct Recovered {
     pub hard_state: HardState,
     /// Entries up to here are committed and compacted: not held in memory (see
-    /// [`super::RaftLog`]). Zero for a store that loads its whole log.
+    /// [`super::RaftLog`]). Zero for a store that loads its whole log; a persisted commit point
+    /// for a store that loads only the entries after it.
     pub base: LogPosition,
-    /// The entries after `base`.
+    /// The entries after `base`, committed or not.
     pub entries: Vec<Entry>,
 }

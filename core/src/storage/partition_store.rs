@@ -10,17 +10,24 @@
 //! entry on disk to map truncations from indexes to offsets.
 //!
 //! Files in the partition's directory: `log/` (segments), `hard_state` (term and vote),
-//! `epochs` (the no-op entries), and `raft_base` (the index, term and end offset of the last
+//! `epochs` (the no-op entries), `raft_base` (the index, term and end offset of the last
 //! entry retention removed), written before the segments go, so recovery can always number the
-//! first remaining entry.
+//! first remaining entry, and `commit` (the persisted commit point, see below).
 //!
 //! Crash consistency of no-ops: the epochs file is durable as soon as it is written, possibly
 //! before earlier appends are synced. Recovery drops a no-op recorded past the recovered log
 //! end, so what survives is always a prefix of what was appended.
 //!
-//! Recovery hands Raft a fully compacted log (every entry on disk as committed). That holds for a
-//! single voter, whose durable entries are all in a majority; replicated partitions will need a
-//! persisted commit point and the tail above it.
+//! What recovery hands Raft depends on the group. A single voter's log is fully compacted
+//! (every entry on disk counts as committed: its durable entries are all in its majority of
+//! one). With peers that would be unsafe (an entry on this disk may never have reached a
+//! majority), so the base is the persisted commit point ([`PartitionStore::save_commit`]) and
+//! the entries after it come back as an uncommitted tail that the leader may still truncate.
+//! Retention never removes an entry above the persisted commit point.
+//!
+//! `ReadEntries` serves a leader catching up a follower from entries it has compacted: normal
+//! entries are their batches as stored (the same bytes that were appended, once the proposer
+//! stamped base offset and leader epoch as the broker does), no-ops come from `epochs`.
 
 use super::atomic::{read_state_file, write_state_file};
 use super::disk::Disk;
@@ -32,6 +39,7 @@ use crate::protocol::records::{
 };
 use crate::raft::{Entry, StorageRequest};
 use crate::raft::{EntryKind, HardState, LogPosition, Recovered, StorageCompletion};
+use bytes::Bytes;
 use std::collections::VecDeque;
 
 /// Bytes read per call while scanning the log at start-up.
@@ -52,22 +60,29 @@ pub struct PartitionRecovery {
 pub struct PartitionStore {
     log: SegmentLog,
     dir: String,
-    /// Index of the entry at `entries[0]`.
-    first_index: LogIndex,
-    /// (offset, term, no-op) of every entry on disk, from `first_index` on.
+    /// The entry before `entries[0]`: the last one retention removed (index 0 if none).
+    base: LogPosition,
+    /// (offset, term, no-op) of every entry on disk, from `base.index + 1` on.
     entries: VecDeque<(i64, Term, bool)>,
     /// The no-op entries on disk: (term, offset of the batch that follows).
     noops: Vec<(Term, i64)>,
+    /// Every entry on disk counts as committed (see the module docs).
+    single_voter: bool,
+    /// The commit point last persisted in the `commit` file.
+    saved_commit: LogIndex,
 }
 
 impl PartitionStore {
     /// Opens (recovering) or creates the partition in `dir`. `visit` sees the header of every
     /// batch on disk in offset order (the broker rebuilds idempotent-producer state from them).
+    /// `single_voter` picks what Raft gets back: a fully compacted log, or the persisted commit
+    /// point as the base with the entries after it (see the module docs).
     pub fn open(
         disk: &mut dyn Disk,
         dir: &str,
         cfg: LogConfig,
         now_wall_ms: i64,
+        single_voter: bool,
         visit: &mut dyn FnMut(&BatchHeader),
     ) -> Result<(PartitionStore, PartitionRecovery), StoreError> {
         let hard_state =
@@ -93,12 +108,19 @@ impl PartitionStore {
                 None => Vec::new(),
                 Some(bytes) => decode_noops(&bytes)?,
             };
+        let saved_commit =
+            match read_state_file(disk, &format!("{dir}/commit")).map_err(StoreError::State)? {
+                None => LogIndex::ZERO,
+                Some(bytes) => decode_commit(&bytes)?,
+            };
         let mut store = PartitionStore {
             log,
             dir: dir.to_string(),
-            first_index: base.index.next(),
+            base,
             entries: VecDeque::new(),
             noops: Vec::new(),
+            single_voter,
+            saved_commit,
         };
         let mut last = base;
         let mut epochs: Vec<(i32, i64)> = Vec::new();
@@ -155,11 +177,22 @@ impl PartitionStore {
             write_state_file(disk, &format!("{dir}/epochs"), &encode_noops(&noops))?;
         }
         store.noops = noops;
+        let (raft_base, entries) = if single_voter {
+            (last, Vec::new())
+        } else {
+            // The commit point, within what survived: never below what retention removed,
+            // never past the end.
+            let index = saved_commit.clamp(base.index, last.index);
+            store.saved_commit = index;
+            let raft_base = store.position(index).expect("held or the base");
+            let (_, tail) = store.read_entries(disk, index.next(), usize::MAX, usize::MAX)?;
+            (raft_base, tail)
+        };
         let recovery = PartitionRecovery {
             raft: Recovered {
                 hard_state,
-                base: last,
-                entries: Vec::new(),
+                base: raft_base,
+                entries,
             },
             epochs,
             log_start: base_offset.max(store.log.log_start()),
@@ -223,11 +256,17 @@ impl PartitionStore {
             StorageRequest::Truncate { from } => {
                 let k = from
                     .0
-                    .checked_sub(self.first_index.0)
+                    .checked_sub(self.base.index.0 + 1)
                     .and_then(|k| usize::try_from(k).ok())
                     .ok_or_else(|| {
                         StoreError::Invalid(format!("truncate at compacted {from:?}"))
                     })?;
+                if from <= self.saved_commit {
+                    return Err(StoreError::Invalid(format!(
+                        "truncate at {from:?}, at or below the commit point {:?}",
+                        self.saved_commit
+                    )));
+                }
                 if let Some(&(offset, term, noop)) = self.entries.get(k) {
                     self.log.truncate(disk, offset, now_wall_ms)?;
                     self.entries.truncate(k);
@@ -244,7 +283,100 @@ impl PartitionStore {
                 self.log.sync(disk)?;
                 StorageCompletion::Synced { up_to }
             }
+            StorageRequest::ReadEntries {
+                peer,
+                from,
+                max_entries,
+                max_bytes,
+            } => {
+                let (prev, entries) = self.read_entries(disk, from, max_entries, max_bytes)?;
+                StorageCompletion::EntriesRead {
+                    peer,
+                    from,
+                    prev,
+                    entries,
+                }
+            }
         })
+    }
+
+    /// Persists `commit` (clamped to the entries on disk) as the commit point recovery starts
+    /// from, if it advanced. The log is synced first: the commit point then never names an
+    /// entry a crash could still lose or roll back to an older version (an unsynced truncation
+    /// and the entry that replaced it). Costs a sync, so the caller decides how often.
+    pub fn save_commit(&mut self, disk: &mut dyn Disk, commit: LogIndex) -> Result<(), StoreError> {
+        let commit = commit.min(self.next_index().prev());
+        if commit <= self.saved_commit {
+            return Ok(());
+        }
+        self.log.sync(disk)?;
+        let path = format!("{}/commit", self.dir);
+        write_state_file(disk, &path, &commit.0.to_be_bytes())?;
+        self.saved_commit = commit;
+        Ok(())
+    }
+
+    /// The position of entry `index` if this store still knows it: a held entry or the base.
+    fn position(&self, index: LogIndex) -> Option<LogPosition> {
+        if index == self.base.index {
+            return Some(self.base);
+        }
+        let (_, term, _) = *self.entries.get(self.slot(index)?)?;
+        Some(LogPosition { index, term })
+    }
+
+    /// Where entry `index` is in `entries`, if it is at or after the first held one.
+    fn slot(&self, index: LogIndex) -> Option<usize> {
+        let k = index.0.checked_sub(self.base.index.0 + 1)?;
+        usize::try_from(k).ok()
+    }
+
+    /// Entries from `from` on (at most `max_entries`; past the first, at most `max_bytes` of
+    /// data) and the position before `from`, or `None` if retention removed what is needed.
+    fn read_entries(
+        &self,
+        disk: &mut dyn Disk,
+        from: LogIndex,
+        max_entries: usize,
+        max_bytes: usize,
+    ) -> Result<(Option<LogPosition>, Vec<Entry>), StoreError> {
+        let (Some(prev), Some(start)) = (self.position(from.prev()), self.slot(from)) else {
+            return Ok((None, Vec::new()));
+        };
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        // Batches read ahead of the entries that need them, in offset order.
+        let mut batches_ahead: VecDeque<(i64, Bytes)> = VecDeque::new();
+        for &(offset, term, noop) in self.entries.iter().skip(start).take(max_entries) {
+            let entry = if noop {
+                Entry::noop(term)
+            } else {
+                if batches_ahead.is_empty() {
+                    let budget = max_bytes.saturating_sub(bytes).max(1);
+                    let chunk = self.log.read(disk, offset, budget)?;
+                    for batch in batches(&chunk.bytes) {
+                        let batch = batch?;
+                        let data = Bytes::copy_from_slice(batch.bytes);
+                        batches_ahead.push_back((batch.header.base_offset, data));
+                    }
+                }
+                match batches_ahead.pop_front() {
+                    Some((at, data)) if at == offset => Entry::normal(term, data),
+                    other => {
+                        return Err(StoreError::Invalid(format!(
+                            "entry at offset {offset} but the log has a batch at {:?}",
+                            other.map(|(at, _)| at)
+                        )))
+                    }
+                }
+            };
+            bytes = bytes.saturating_add(entry.data.len());
+            if !out.is_empty() && bytes > max_bytes {
+                break;
+            }
+            out.push(entry);
+        }
+        Ok((Some(prev), out))
     }
 
     fn save_noops(&mut self, disk: &mut dyn Disk) -> Result<(), StoreError> {
@@ -253,7 +385,7 @@ impl PartitionStore {
     }
 
     fn next_index(&self) -> LogIndex {
-        LogIndex(self.first_index.0 + self.entries.len() as u64)
+        LogIndex(self.base.index.0 + 1 + self.entries.len() as u64)
     }
 
     pub fn read(
@@ -274,13 +406,18 @@ impl PartitionStore {
         Ok(self.log.offset_for_timestamp(disk, ts)?)
     }
 
-    /// Deletes segments past retention. Returns the log start offset.
+    /// Deletes segments past retention, never an entry above the persisted commit point
+    /// (unless a single voter: all its entries count as committed). Returns the log start
+    /// offset.
     pub fn housekeeping(
         &mut self,
         disk: &mut dyn Disk,
         now_wall_ms: i64,
     ) -> Result<i64, StoreError> {
-        let start = self.log.retention_start(now_wall_ms);
+        let start = self
+            .log
+            .retention_start(now_wall_ms)
+            .min(self.retention_limit());
         if start <= self.log.log_start() {
             return Ok(self.log.log_start());
         }
@@ -293,7 +430,7 @@ impl PartitionStore {
         }
         let (_, term, _) = self.entries[k - 1];
         let base = LogPosition {
-            index: LogIndex(self.first_index.0 + k as u64 - 1),
+            index: LogIndex(self.base.index.0 + k as u64),
             term,
         };
         write_state_file(
@@ -302,8 +439,25 @@ impl PartitionStore {
             &encode_base(base, start),
         )?;
         self.entries.drain(..k);
-        self.first_index = base.index.next();
-        Ok(self.log.remove_before(disk, start)?)
+        self.base = base;
+        // Only whole segments go: when the commit point cut `start` inside one, the log keeps
+        // it and still starts before `start`; recovery skips those batches like a deletion a
+        // crash cut short. Offsets below `start` are gone as far as anyone is told.
+        Ok(self.log.remove_before(disk, start)?.max(start))
+    }
+
+    /// The first offset retention must keep: that of the first entry after the persisted
+    /// commit point.
+    fn retention_limit(&self) -> i64 {
+        if self.single_voter {
+            return i64::MAX;
+        }
+        let first_kept = self.saved_commit.next();
+        match self.slot(first_kept).and_then(|k| self.entries.get(k)) {
+            Some(&(offset, _, _)) => offset,
+            None if first_kept <= self.base.index => self.log.log_start(),
+            None => self.log.next_offset(),
+        }
     }
 
     /// Makes appended data durable.
@@ -370,6 +524,13 @@ fn decode_noops(b: &[u8]) -> Result<Vec<(Term, i64)>, StoreError> {
         .collect())
 }
 
+fn decode_commit(b: &[u8]) -> Result<LogIndex, StoreError> {
+    let bytes: [u8; 8] = b
+        .try_into()
+        .map_err(|_| StoreError::Invalid(format!("commit point of {} bytes", b.len())))?;
+    Ok(LogIndex(u64::from_be_bytes(bytes)))
+}
+
 fn encode_base(base: LogPosition, end_offset: i64) -> Vec<u8> {
     let mut b = Vec::with_capacity(24);
     b.extend_from_slice(&base.index.0.to_be_bytes());
@@ -407,7 +568,7 @@ mod tests {
     use bytes::Bytes;
 
     fn open(disk: &mut MemDisk, cfg: LogConfig) -> (PartitionStore, PartitionRecovery) {
-        PartitionStore::open(disk, "p", cfg, 0, &mut |_| {}).unwrap()
+        PartitionStore::open(disk, "p", cfg, 0, true, &mut |_| {}).unwrap()
     }
 
     fn data(term: u64, records: usize) -> Entry {

@@ -5,6 +5,9 @@
 //! the Raft term), a no-op entry is a control batch, and the entry's data is the record value.
 //! The (term, vote) pair is a checksummed state file written atomically.
 //!
+//! The whole log is loaded at start-up (Raft gets a base of zero); `ReadEntries` decodes entries
+//! back from their batches.
+//!
 //! This maps storage requests to engine calls; it makes no Raft decisions.
 
 use super::atomic::{read_state_file, write_state_file, StateFileError};
@@ -13,7 +16,9 @@ use super::log::{LogConfig, LogError, RecoveryReport, SegmentLog};
 use crate::ids::{LogIndex, NodeId, Term};
 use crate::protocol::record::{build_batch, read_records, BatchSpec, NewRecord, ATTR_CONTROL};
 use crate::protocol::records::{batches, RecordsError};
-use crate::raft::{Entry, EntryKind, HardState, Recovered, StorageCompletion, StorageRequest};
+use crate::raft::{
+    Entry, EntryKind, HardState, LogPosition, Recovered, StorageCompletion, StorageRequest,
+};
 use std::fmt;
 
 /// Bytes read per call while loading the log at start-up.
@@ -151,7 +156,63 @@ impl RaftStore {
                 self.log.sync(disk)?;
                 StorageCompletion::Synced { up_to }
             }
+            StorageRequest::ReadEntries {
+                peer,
+                from,
+                max_entries,
+                max_bytes,
+            } => {
+                let (prev, entries) = self.read_entries(disk, from, max_entries, max_bytes)?;
+                StorageCompletion::EntriesRead {
+                    peer,
+                    from,
+                    prev,
+                    entries,
+                }
+            }
         })
+    }
+
+    /// Entries from `from` on (at most `max_entries`; past the first, at most `max_bytes` of
+    /// data) and the position of entry `from - 1`; `None` when `from` is past the log's end.
+    fn read_entries(
+        &self,
+        disk: &mut dyn Disk,
+        from: LogIndex,
+        max_entries: usize,
+        max_bytes: usize,
+    ) -> Result<(Option<LogPosition>, Vec<Entry>), StoreError> {
+        let end = LogIndex(self.log.next_offset() as u64);
+        if from == LogIndex::ZERO || from > end.next() {
+            return Ok((None, Vec::new()));
+        }
+        // Start at entry `from - 1` (offset `from - 2`) to learn its term; index 0 has term 0.
+        let mut index = LogIndex(from.0.saturating_sub(1).max(1));
+        let mut prev = (from == LogIndex(1)).then(LogPosition::default);
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        let mut offset = index.0 as i64 - 1;
+        while offset < self.log.next_offset() {
+            let chunk = self.log.read(disk, offset, LOAD_CHUNK)?;
+            for batch in batches(&chunk.bytes) {
+                let entry = decode_entry(batch?.bytes)?;
+                if index < from {
+                    prev = Some(LogPosition {
+                        index,
+                        term: entry.term,
+                    });
+                } else {
+                    bytes = bytes.saturating_add(entry.data.len());
+                    if out.len() == max_entries || (!out.is_empty() && bytes > max_bytes) {
+                        return Ok((prev, out));
+                    }
+                    out.push(entry);
+                }
+                index = index.next();
+            }
+            offset = chunk.next_offset;
+        }
+        Ok((prev, out))
     }
 
     pub fn log(&self) -> &SegmentLog {
