@@ -1,6 +1,10 @@
 //! The client side of the `sluice` command: a small blocking Kafka client on the core codec,
-//! enough for `sluice topic`, `sluice produce` and `sluice consume` against any Kafka-compatible
-//! broker. One request at a time, with a timeout on every call.
+//! enough for `sluice topic`, `sluice produce`, `sluice consume` and `sluice cluster` against
+//! any Kafka-compatible broker. One request at a time, with a timeout on every call.
+//!
+//! `Client` talks to one broker. `Routed` sends a partition's requests to its leader, learning
+//! leaders from Metadata and following them when they move (as every Kafka client does); the
+//! admin requests go to the bootstrap broker, which forwards them to the controller.
 
 use bytes::Bytes;
 use sluice_core::protocol::messages::create_topics::*;
@@ -11,13 +15,18 @@ use sluice_core::protocol::messages::list_offsets::*;
 use sluice_core::protocol::messages::metadata::*;
 use sluice_core::protocol::messages::produce::*;
 use sluice_core::protocol::{decode_response, encode_request, Request, RequestHeader, Response};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
+#[derive(Debug)]
 pub struct Client {
     sock: TcpStream,
     correlation: i32,
+    /// A send or receive failed: the connection is unusable (a half-read response would be
+    /// taken for the next one).
+    broken: bool,
 }
 
 /// The versions this tool speaks (all within what Sluice and Kafka 2.x+ brokers support).
@@ -47,10 +56,30 @@ impl Client {
         Ok(Client {
             sock,
             correlation: 0,
+            broken: false,
         })
     }
 
+    /// Whether the connection failed and must be replaced.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
     pub fn call(&mut self, version: i16, request: Request) -> Result<Response, String> {
+        if self.broken {
+            return Err(format!(
+                "{}: the connection failed earlier",
+                request.api_key().name()
+            ));
+        }
+        let result = self.exchange(version, request);
+        if result.is_err() {
+            self.broken = true;
+        }
+        result
+    }
+
+    fn exchange(&mut self, version: i16, request: Request) -> Result<Response, String> {
         self.correlation += 1;
         let api = request.api_key();
         let header = RequestHeader {
@@ -291,31 +320,22 @@ impl Client {
 }
 
 /// Errors a client should retry: leadership is moving or the broker is still starting.
-const RETRIABLE: [&str; 3] = [
+const RETRIABLE: [&str; 6] = [
     "LEADER_NOT_AVAILABLE",
     "NOT_LEADER_OR_FOLLOWER",
     "REQUEST_TIMED_OUT",
+    "KAFKA_STORAGE_ERROR",
+    "FENCED_LEADER_EPOCH",
+    "UNKNOWN_LEADER_EPOCH",
 ];
+
+fn retriable(e: &str) -> bool {
+    RETRIABLE.iter().any(|r| e.starts_with(r))
+}
+
 /// How long the tools keep retrying a retriable error, and the pause between tries.
 const RETRY_FOR: Duration = Duration::from_secs(15);
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
-
-/// Runs `op` until it succeeds, fails with a non-retriable error, or `RETRY_FOR` has passed
-/// (Kafka clients do the same with retries and retry.backoff.ms).
-pub fn with_retries<T>(mut op: impl FnMut() -> Result<T, String>) -> Result<T, String> {
-    let deadline = std::time::Instant::now() + RETRY_FOR;
-    loop {
-        match op() {
-            Err(e)
-                if RETRIABLE.iter().any(|r| e.starts_with(r))
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(RETRY_BACKOFF);
-            }
-            other => return other,
-        }
-    }
-}
 
 /// Turns a Kafka error code into a readable error.
 pub fn check(code: i16, message: Option<&str>) -> Result<(), String> {
@@ -336,12 +356,146 @@ pub fn check(code: i16, message: Option<&str>) -> Result<(), String> {
         38 => "INVALID_REPLICATION_FACTOR",
         40 => "INVALID_CONFIG",
         42 => "INVALID_REQUEST",
+        56 => "KAFKA_STORAGE_ERROR",
+        74 => "FENCED_LEADER_EPOCH",
+        75 => "UNKNOWN_LEADER_EPOCH",
         _ => "ERROR",
     };
     Err(match message {
         Some(m) if !m.is_empty() => format!("{name} ({code}): {m}"),
         _ => format!("{name} ({code})"),
     })
+}
+
+/// Sends each partition's requests to that partition's leader.
+///
+/// Leaders and broker addresses come from Metadata, asked of the bootstrap broker first and of
+/// the other known brokers when it does not answer. A retriable error, a partition without a
+/// leader or a lost connection refreshes the metadata and tries again, for up to
+/// `RETRY_FOR`. A request whose connection broke after it was sent may have taken effect; a
+/// retried produce can then write its batch twice (this tool's producer is not idempotent).
+#[derive(Debug)]
+pub struct Routed {
+    bootstrap: String,
+    timeout: Duration,
+    /// Broker id -> "host:port", from the last metadata.
+    brokers: BTreeMap<i32, String>,
+    /// (topic, partition) -> leader id, from the last metadata (-1: none).
+    leaders: BTreeMap<(String, i32), i32>,
+    /// Open connections by address.
+    conns: BTreeMap<String, Client>,
+}
+
+impl Routed {
+    /// Connects to the bootstrap broker (failing early with a clear message if it is not
+    /// there).
+    pub fn connect(bootstrap: &str, timeout: Duration) -> Result<Routed, String> {
+        let first = Client::connect(bootstrap, timeout)?;
+        Ok(Routed {
+            bootstrap: bootstrap.to_string(),
+            timeout,
+            brokers: BTreeMap::new(),
+            leaders: BTreeMap::new(),
+            conns: BTreeMap::from([(bootstrap.to_string(), first)]),
+        })
+    }
+
+    /// The connection to `addr`, opened if needed.
+    fn conn(&mut self, addr: &str) -> Result<&mut Client, String> {
+        if self.conns.get(addr).is_some_and(Client::is_broken) {
+            self.conns.remove(addr);
+        }
+        if !self.conns.contains_key(addr) {
+            let c = Client::connect(addr, self.timeout)?;
+            self.conns.insert(addr.to_string(), c);
+        }
+        Ok(self.conns.get_mut(addr).expect("just inserted"))
+    }
+
+    /// Metadata for `topics` (all topics: `None`), from the bootstrap broker or, failing
+    /// that, any broker the last answer listed. Remembers brokers and leaders.
+    pub fn metadata(&mut self, topics: Option<Vec<String>>) -> Result<MetadataResponse, String> {
+        let mut candidates = vec![self.bootstrap.clone()];
+        candidates.extend(
+            self.brokers
+                .values()
+                .filter(|a| **a != self.bootstrap)
+                .cloned(),
+        );
+        let mut last = String::new();
+        for addr in candidates {
+            match self.conn(&addr).and_then(|c| c.metadata(topics.clone())) {
+                Ok(m) => {
+                    self.learn(&m);
+                    return Ok(m);
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    fn learn(&mut self, m: &MetadataResponse) {
+        self.brokers = m
+            .brokers
+            .iter()
+            .map(|b| (b.node_id, format!("{}:{}", b.host, b.port)))
+            .collect();
+        for t in &m.topics {
+            let Some(name) = &t.name else { continue };
+            for p in &t.partitions {
+                self.leaders
+                    .insert((name.clone(), p.partition_index), p.leader_id);
+            }
+        }
+    }
+
+    /// The connection to the leader of `topic`/`partition`, as the last metadata says.
+    fn leader(&mut self, topic: &str, partition: i32) -> Result<&mut Client, String> {
+        let key = (topic.to_string(), partition);
+        if !self.leaders.contains_key(&key) {
+            self.metadata(Some(vec![topic.to_string()]))?;
+        }
+        let leader = self.leaders.get(&key).copied().unwrap_or(-1);
+        let Some(addr) = self.brokers.get(&leader).cloned() else {
+            return Err(format!(
+                "LEADER_NOT_AVAILABLE: {topic}-{partition} has no leader right now"
+            ));
+        };
+        self.conn(&addr).map_err(|e| {
+            format!("LEADER_NOT_AVAILABLE: leader {leader} of {topic}-{partition}: {e}")
+        })
+    }
+
+    /// Runs `op` against the partition's leader, following leadership moves and retrying
+    /// retriable errors and lost connections for up to `RETRY_FOR`.
+    pub fn on_leader<T>(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        mut op: impl FnMut(&mut Client) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let deadline = std::time::Instant::now() + RETRY_FOR;
+        loop {
+            let (result, broke) = match self.leader(topic, partition) {
+                Ok(c) => {
+                    let r = op(c);
+                    let broke = c.is_broken();
+                    (r, broke)
+                }
+                Err(e) => (Err(e), false),
+            };
+            match result {
+                Err(e) if (broke || retriable(&e)) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(RETRY_BACKOFF);
+                    // Stale leaders go; a failed refresh is retried on the next round.
+                    self.leaders.remove(&(topic.to_string(), partition));
+                    let _ = self.metadata(Some(vec![topic.to_string()]));
+                }
+                other => return other,
+            }
+        }
+    }
 }
 
 /// Kafka's default partitioner for keyed records: murmur2 of the key, made positive, modulo

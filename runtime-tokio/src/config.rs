@@ -1,4 +1,6 @@
-//! `sluice broker` settings: defaults, then the TOML file, then command-line flags.
+//! `sluice broker` settings: defaults, then the TOML file, then command-line flags, and their
+//! validation (a bad value stops the broker before it binds anything, with a message naming
+//! the setting).
 //!
 //! ```toml
 //! listen = "127.0.0.1:9092"         # Kafka clients connect here
@@ -13,14 +15,27 @@
 //! log_retention_bytes = -1
 //! log_segment_bytes = 1073741824
 //! log_segment_ms = 604800000
+//! # Cluster (leave `voters` out, or empty, for a single broker that is its own controller):
+//! peer_listen = "127.0.0.1:9093"    # other brokers connect here (default: this node's
+//!                                   # entry in `voters`, else 127.0.0.1:9093)
+//! advertised_peer = "127.0.0.1:9093" # what other brokers are told (default: peer_listen)
+//! voters = ["1=127.0.0.1:9191", "2=127.0.0.1:9192", "3=127.0.0.1:9193"]
+//! default_replication_factor = 1
 //! ```
+//!
+//! Not here: anything the broker decides (assignment, leadership); this only turns settings
+//! into a `BrokerConfig` and the addresses the driver binds.
 
 use serde::Deserialize;
 use sluice_core::broker::BrokerConfig;
 use sluice_core::protocol::DEFAULT_MAX_FRAME_BYTES;
 use sluice_core::storage::LogConfig;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+
+/// Where brokers listen for each other when nothing says otherwise.
+pub const DEFAULT_PEER_LISTEN: &str = "127.0.0.1:9093";
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -37,6 +52,12 @@ pub struct Settings {
     pub log_retention_bytes: i64,
     pub log_segment_bytes: u64,
     pub log_segment_ms: i64,
+    /// `None`: this node's entry in `voters` if it has one, else [`DEFAULT_PEER_LISTEN`].
+    pub peer_listen: Option<String>,
+    pub advertised_peer: Option<String>,
+    /// The metadata voters as `ID=HOST:PORT` (their peer addresses); empty: a single broker.
+    pub voters: Vec<String>,
+    pub default_replication_factor: u16,
 }
 
 impl Default for Settings {
@@ -55,9 +76,16 @@ impl Default for Settings {
             log_retention_bytes: -1,
             log_segment_bytes: log.segment_bytes,
             log_segment_ms: log.segment_ms,
+            peer_listen: None,
+            advertised_peer: None,
+            voters: Vec::new(),
+            default_replication_factor: 1,
         }
     }
 }
+
+/// The metadata voters by node id, with the peer address each is reached at.
+pub type Voters = BTreeMap<i32, String>;
 
 impl Settings {
     /// Reads a TOML file; unknown keys are an error, so a typo is not silently ignored.
@@ -76,8 +104,59 @@ impl Settings {
         })
     }
 
-    /// The broker's core settings, given the address it actually bound.
-    pub fn broker_config(&self, bound: SocketAddr) -> Result<BrokerConfig, String> {
+    /// Parses and checks `voters`: `ID=HOST:PORT`, ids unique and not negative.
+    pub fn voters(&self) -> Result<Voters, String> {
+        let mut out = Voters::new();
+        for entry in &self.voters {
+            let (id, addr) = entry.split_once('=').ok_or_else(|| {
+                format!("voter '{entry}' is not ID=HOST:PORT (e.g. 1=127.0.0.1:9093)")
+            })?;
+            let id: i32 = id
+                .trim()
+                .parse()
+                .map_err(|_| format!("voter '{entry}': '{id}' is not a node id"))?;
+            if id < 0 {
+                return Err(format!("voter '{entry}': node ids must not be negative"));
+            }
+            let addr = addr.trim();
+            check_host_port(addr).map_err(|e| format!("voter '{entry}': {e}"))?;
+            if out.insert(id, addr.to_string()).is_some() {
+                return Err(format!("voter {id} is listed twice in the voters"));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The address to bind for other brokers.
+    pub fn peer_listen(&self) -> Result<String, String> {
+        let addr = match &self.peer_listen {
+            Some(a) => a.clone(),
+            None => self
+                .voters()?
+                .remove(&self.node_id)
+                .unwrap_or_else(|| DEFAULT_PEER_LISTEN.to_string()),
+        };
+        check_host_port(&addr).map_err(|e| format!("peer listen address '{addr}': {e}"))?;
+        Ok(addr)
+    }
+
+    /// What other brokers are told to connect to, given the peer address actually bound.
+    pub fn advertised_peer(&self, bound: SocketAddr) -> Result<String, String> {
+        match &self.advertised_peer {
+            Some(a) => {
+                check_host_port(a).map_err(|e| format!("advertised peer address '{a}': {e}"))?;
+                Ok(a.clone())
+            }
+            None => Ok(advertisable(bound).to_string()),
+        }
+    }
+
+    /// The broker's core settings, given the client and peer addresses it actually bound.
+    pub fn broker_config(
+        &self,
+        bound: SocketAddr,
+        peer_bound: SocketAddr,
+    ) -> Result<BrokerConfig, String> {
         let (host, port) = match &self.advertised_listener {
             Some(a) => {
                 let (h, p) = a
@@ -88,23 +167,19 @@ impl Settings {
                     .map_err(|_| format!("advertised_listener '{a}' has a bad port"))?;
                 (h.to_string(), p)
             }
-            // A wildcard address cannot be connected to from elsewhere; clients on this machine
-            // reach it on loopback. Remote clients need --advertised-listener (the server logs
-            // a warning).
-            None if bound.ip().is_unspecified() => {
-                ("127.0.0.1".to_string(), i32::from(bound.port()))
+            None => {
+                let a = advertisable(bound);
+                (a.ip().to_string(), i32::from(a.port()))
             }
-            None => (bound.ip().to_string(), i32::from(bound.port())),
         };
-        if self.node_id < 0 {
-            return Err(format!("node_id {} must not be negative", self.node_id));
-        }
-        if self.num_partitions == 0 {
-            return Err("num_partitions must be at least 1".into());
-        }
+        self.validate()?;
+        let voters = self.voters()?;
         let mut cfg = BrokerConfig::new(self.node_id, &host, port);
         cfg.auto_create_topics = self.auto_create_topics;
         cfg.default_partitions = self.num_partitions;
+        cfg.voters = voters.keys().copied().collect();
+        cfg.peer_addr = self.advertised_peer(peer_bound)?;
+        cfg.default_replication_factor = self.default_replication_factor;
         cfg.log = LogConfig {
             segment_bytes: self.log_segment_bytes,
             segment_ms: self.log_segment_ms,
@@ -116,11 +191,62 @@ impl Settings {
         cfg.log.validate()?;
         Ok(cfg)
     }
+
+    /// Checks what can be checked before binding anything.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.node_id < 0 {
+            return Err(format!("node_id {} must not be negative", self.node_id));
+        }
+        if self.num_partitions == 0 {
+            return Err("num_partitions must be at least 1".into());
+        }
+        if self.default_replication_factor == 0 {
+            return Err("default_replication_factor must be at least 1".into());
+        }
+        self.listen_addr()?;
+        self.voters()?;
+        self.peer_listen()?;
+        if let Some(a) = &self.advertised_peer {
+            check_host_port(a).map_err(|e| format!("advertised peer address '{a}': {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// A wildcard address cannot be connected to from elsewhere; on this machine it is reached on
+/// loopback. Remote clients and brokers need an advertised address (the server warns).
+fn advertisable(bound: SocketAddr) -> SocketAddr {
+    if bound.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], bound.port()))
+    } else {
+        bound
+    }
+}
+
+/// `HOST:PORT` with a non-empty host (a name or an address; `[v6]` in brackets) and a port.
+/// Names are not resolved here: a peer's name may not resolve until that peer is up.
+fn check_host_port(addr: &str) -> Result<(), String> {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or("expected HOST:PORT, e.g. 127.0.0.1:9093")?;
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(format!("'{host}' is not a host name or address"));
+    }
+    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
+        return Err("write an IPv6 address in brackets, e.g. [::1]:9093".into());
+    }
+    port.parse::<u16>()
+        .map_err(|_| format!("'{port}' is not a port number"))?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
 
     #[test]
     fn a_config_file_overrides_defaults_and_typos_are_refused() {
@@ -133,13 +259,70 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("lisen"), "{e}");
-        let cfg = s.broker_config("127.0.0.1:19092".parse().unwrap()).unwrap();
+        let cfg = s
+            .broker_config(addr("127.0.0.1:19092"), addr("127.0.0.1:9093"))
+            .unwrap();
         assert_eq!(cfg.advertised_port, 19092);
         assert_eq!(cfg.log.retention_ms, Some(7 * 24 * 3600 * 1000));
-        let any = s.broker_config("0.0.0.0:9092".parse().unwrap()).unwrap();
+        assert!(cfg.voters.is_empty(), "no voters: a single broker");
+        assert_eq!(cfg.peer_addr, "127.0.0.1:9093");
+        let any = s
+            .broker_config(addr("0.0.0.0:9092"), addr("0.0.0.0:9093"))
+            .unwrap();
         assert_eq!(
             any.advertised_host, "127.0.0.1",
             "a wildcard is never advertised"
         );
+        assert_eq!(any.peer_addr, "127.0.0.1:9093", "nor for peers");
+    }
+
+    #[test]
+    fn voters_come_from_the_file_and_a_voter_listens_where_the_voters_say() {
+        let s: Settings = toml::from_str(
+            "node_id = 2\nvoters = [\"1=127.0.0.1:9191\", \"2=127.0.0.1:9192\", \"3=h3:9193\"]\n\
+             default_replication_factor = 3\n",
+        )
+        .unwrap();
+        let v = s.voters().unwrap();
+        assert_eq!(v.keys().copied().collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(v[&3], "h3:9193");
+        assert_eq!(s.peer_listen().unwrap(), "127.0.0.1:9192");
+        let cfg = s
+            .broker_config(addr("127.0.0.1:9092"), addr("127.0.0.1:9192"))
+            .unwrap();
+        assert_eq!(cfg.voters, vec![1, 2, 3]);
+        assert_eq!(cfg.default_replication_factor, 3);
+        let s = Settings { node_id: 4, ..s };
+        assert_eq!(s.peer_listen().unwrap(), DEFAULT_PEER_LISTEN);
+    }
+
+    #[test]
+    fn bad_voters_are_refused_with_the_reason() {
+        let err = |voters: &[&str]| {
+            Settings {
+                voters: voters.iter().map(|v| v.to_string()).collect(),
+                ..Settings::default()
+            }
+            .validate()
+            .unwrap_err()
+        };
+        assert!(err(&["1=a:1", "1=b:2"]).contains("listed twice"));
+        assert!(err(&["-1=a:1"]).contains("must not be negative"));
+        assert!(err(&["x=a:1"]).contains("not a node id"));
+        assert!(err(&["1a:1"]).contains("not ID=HOST:PORT"));
+        assert!(err(&["1=a"]).contains("HOST:PORT"));
+        assert!(err(&["1=a:99999"]).contains("not a port"));
+        assert!(err(&["1=:9093"]).contains("not a host"));
+        assert!(err(&["1=::1:9093"]).contains("brackets"));
+        let ok = Settings {
+            voters: vec!["1=[::1]:9093".into()],
+            ..Settings::default()
+        };
+        assert!(ok.validate().is_ok());
+        let zero_rf = Settings {
+            default_replication_factor: 0,
+            ..Settings::default()
+        };
+        assert!(zero_rf.validate().unwrap_err().contains("replication"));
     }
 }

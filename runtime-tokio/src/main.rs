@@ -1,5 +1,5 @@
 //! The `sluice` command: the broker (`sluice broker`) and the admin and client tools
-//! (`sluice topic`, `sluice produce`, `sluice consume`).
+//! (`sluice topic`, `sluice produce`, `sluice consume`, `sluice cluster`).
 //!
 //! Exit codes: 0 success, 1 a failed operation (the message says why), 2 bad usage (clap).
 
@@ -8,6 +8,7 @@ mod codecs;
 mod config;
 mod disk;
 mod metrics;
+mod peers;
 mod server;
 mod tools;
 
@@ -38,6 +39,11 @@ enum Command {
     Produce(tools::ProduceArgs),
     /// Print records of a topic partition to standard output.
     Consume(tools::ConsumeArgs),
+    /// Show the cluster: brokers, the controller, and every partition's replicas.
+    Cluster {
+        #[command(subcommand)]
+        action: tools::ClusterAction,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -60,9 +66,24 @@ struct BrokerArgs {
     /// Create unknown topics when a client asks for their metadata.
     #[arg(long)]
     auto_create_topics: bool,
-    /// Broker id.
+    /// Broker id (default 1); unique in the cluster.
     #[arg(long)]
     node_id: Option<i32>,
+    /// Address for other brokers, HOST:PORT (default: this node's entry in --voters, else
+    /// 127.0.0.1:9093).
+    #[arg(long)]
+    peer_listen: Option<String>,
+    /// Address other brokers are told to connect to (default: the peer listen address).
+    #[arg(long)]
+    advertised_peer: Option<String>,
+    /// The metadata voters' peer addresses, ID=HOST:PORT,... (e.g.
+    /// 1=10.0.0.1:9093,2=10.0.0.2:9093,3=10.0.0.3:9093); the same list on every broker.
+    /// Without it the broker runs alone, as its own controller.
+    #[arg(long, value_delimiter = ',')]
+    voters: Option<Vec<String>>,
+    /// Replicas of topics created without a replication factor (capped by the live brokers).
+    #[arg(long)]
+    default_replication_factor: Option<u16>,
 }
 
 fn main() {
@@ -72,6 +93,7 @@ fn main() {
         Command::Topic { action } => tools::topic(action),
         Command::Produce(args) => tools::produce(args),
         Command::Consume(args) => tools::consume(args),
+        Command::Cluster { action } => tools::cluster(action),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
@@ -107,8 +129,21 @@ fn run_broker(args: BrokerArgs) -> Result<(), String> {
     if let Some(n) = args.node_id {
         settings.node_id = n;
     }
+    if let Some(p) = args.peer_listen {
+        settings.peer_listen = Some(p);
+    }
+    if let Some(p) = args.advertised_peer {
+        settings.advertised_peer = Some(p);
+    }
+    if let Some(v) = args.voters {
+        settings.voters = v.into_iter().filter(|v| !v.trim().is_empty()).collect();
+    }
+    if let Some(rf) = args.default_replication_factor {
+        settings.default_replication_factor = rf;
+    }
     if args.auto_create_topics {
         settings.auto_create_topics = true;
     }
+    settings.validate()?;
     server::run(settings)
 }

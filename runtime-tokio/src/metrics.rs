@@ -1,5 +1,6 @@
 //! Prometheus metrics: request rates and latencies per API, bytes in and out, connections,
-//! partition high watermarks, and fsync latency. Served in the text exposition format at
+//! partition high watermarks, fsync latency, and the traffic between brokers (per peer: frames
+//! and bytes sent, frames dropped and why, whether the link is up; frames and bytes received). Served in the text exposition format at
 //! `GET /metrics` on the metrics address.
 
 use prometheus_client::encoding::text::encode;
@@ -24,6 +25,18 @@ pub struct PartitionLabel {
     pub partition: u32,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PeerLabel {
+    pub peer: i32,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DropLabel {
+    pub peer: i32,
+    /// `queue_full`, `disconnected`, `no_address` or `too_large`.
+    pub reason: &'static str,
+}
+
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
@@ -35,6 +48,14 @@ pub struct Metrics {
     pub high_watermark: Family<PartitionLabel, Gauge>,
     pub fsync_seconds: Histogram,
     pub malformed: Counter,
+    pub peer_sent_frames: Family<PeerLabel, Counter>,
+    pub peer_sent_bytes: Family<PeerLabel, Counter>,
+    pub peer_dropped_frames: Family<DropLabel, Counter>,
+    pub peer_connected: Family<PeerLabel, Gauge>,
+    pub peer_received_frames: Counter,
+    pub peer_received_bytes: Counter,
+    pub peer_inbound_connections: Gauge,
+    pub peer_rejected: Counter,
 }
 
 impl Metrics {
@@ -86,6 +107,54 @@ impl Metrics {
             "Requests that could not be decoded (the connection is closed)",
             malformed.clone(),
         );
+        let peer_sent_frames = Family::<PeerLabel, Counter>::default();
+        let peer_sent_bytes = Family::<PeerLabel, Counter>::default();
+        let peer_dropped_frames = Family::<DropLabel, Counter>::default();
+        let peer_connected = Family::<PeerLabel, Gauge>::default();
+        let peer_received_frames = Counter::default();
+        let peer_received_bytes = Counter::default();
+        let peer_inbound_connections = Gauge::default();
+        let peer_rejected = Counter::default();
+        registry.register(
+            "peer_sent_frames",
+            "Frames written to another broker, by destination",
+            peer_sent_frames.clone(),
+        );
+        registry.register(
+            "peer_sent_bytes",
+            "Bytes written to another broker (length prefixes included), by destination",
+            peer_sent_bytes.clone(),
+        );
+        registry.register(
+            "peer_dropped_frames",
+            "Frames for another broker that were dropped (the protocol retransmits), by reason",
+            peer_dropped_frames.clone(),
+        );
+        registry.register(
+            "peer_connected",
+            "1 while the outbound connection to a broker is up",
+            peer_connected.clone(),
+        );
+        registry.register(
+            "peer_received_frames",
+            "Frames read from other brokers",
+            peer_received_frames.clone(),
+        );
+        registry.register(
+            "peer_received_bytes",
+            "Bytes read from other brokers",
+            peer_received_bytes.clone(),
+        );
+        registry.register(
+            "peer_inbound_connections",
+            "Open connections other brokers made to this one",
+            peer_inbound_connections.clone(),
+        );
+        registry.register(
+            "peer_rejected_frames",
+            "Frames from peers the broker could not decode (another version, or not a broker)",
+            peer_rejected.clone(),
+        );
         Arc::new(Metrics {
             registry,
             requests,
@@ -96,6 +165,14 @@ impl Metrics {
             high_watermark,
             fsync_seconds,
             malformed,
+            peer_sent_frames,
+            peer_sent_bytes,
+            peer_dropped_frames,
+            peer_connected,
+            peer_received_frames,
+            peer_received_bytes,
+            peer_inbound_connections,
+            peer_rejected,
         })
     }
 

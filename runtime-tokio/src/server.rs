@@ -2,11 +2,14 @@
 //!
 //! - One task owns the `Broker`. Connection tasks hand it request frames over a bounded
 //!   channel (back-pressure on readers) and receive response frames on a per-connection channel.
+//! - Other brokers' frames arrive through `peers` on their own bounded channel, which the owner
+//!   task serves before client requests (a busy client load must not starve Raft heartbeats);
+//!   `Output::Peer` goes to the destination's outbound queue without waiting.
 //! - One storage thread performs storage jobs on real files, in order. It drains every queued
-//!   job before syncing, and syncs each partition once for all the Sync requests in that drain
-//!   (group commit): acks=all waits for an fsync, but concurrent producers share it.
-//!   Completions that come before the drain's first Sync are sent before the fsync, so acks=1
-//!   (written to the OS, as in Kafka) does not wait for the disk.
+//!   job before syncing, and syncs each target (a partition, the metadata log) once for all the
+//!   Sync requests in that drain (group commit): acks=all waits for an fsync, but concurrent
+//!   producers share it. Completions that come before the drain's first Sync are sent before
+//!   the fsync, so acks=1 (written to the OS, as in Kafka) does not wait for the disk.
 //! - Timers: the owner task sleeps until `poll_timeout`.
 //! - SIGTERM or Ctrl-C: stop accepting, sync every partition, exit 0. A storage error stops the
 //!   broker (fail-stop): the disk state is then whatever recovery will find.
@@ -17,9 +20,10 @@
 use crate::config::Settings;
 use crate::disk::FileDisk;
 use crate::metrics::{self, ApiLabel, Metrics, PartitionLabel};
+use crate::peers::{self, Peers};
 use bytes::{Bytes, BytesMut};
 use sluice_core::broker::{
-    Broker, ConnId, Event, Input, Output, PartitionId, StorageDone, StorageJob,
+    Broker, ConnId, Event, Input, Output, StorageDone, StorageJob, StorageTarget,
 };
 use sluice_core::protocol::{next_frame, ApiKey, FrameStatus};
 use sluice_core::raft::StorageRequest;
@@ -83,7 +87,7 @@ enum ToBroker {
 
 enum FromStorage {
     Done {
-        target: Option<PartitionId>,
+        target: StorageTarget,
         done: StorageDone,
     },
     Failed(String),
@@ -130,13 +134,39 @@ async fn serve(settings: Settings) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
-    let cfg = settings.broker_config(bound)?;
+    let peer_listen = settings.peer_listen()?;
+    let peer_listener = TcpListener::bind(&peer_listen).await.map_err(|e| {
+        format!(
+            "cannot listen for peers on {peer_listen}: {e} (set --peer-listen HOST:PORT; a \
+                 broker without --voters can use 127.0.0.1:0)"
+        )
+    })?;
+    let peer_bound = peer_listener.local_addr().map_err(|e| e.to_string())?;
+    let cfg = settings.broker_config(bound, peer_bound)?;
+    let voters = settings.voters()?;
     if bound.ip().is_unspecified() && settings.advertised_listener.is_none() {
         warn!(
             listen = %bound,
             "listening on all interfaces but advertising 127.0.0.1:{}; set --advertised-listener HOST:PORT for clients on other machines",
             bound.port()
         );
+    }
+    if peer_bound.ip().is_unspecified() && settings.advertised_peer.is_none() {
+        warn!(
+            peer_listen = %peer_bound,
+            "listening for peers on all interfaces but advertising {}; set --advertised-peer HOST:PORT for brokers on other machines",
+            cfg.peer_addr
+        );
+    }
+    if let Some(mine) = voters.get(&cfg.node_id) {
+        if *mine != cfg.peer_addr {
+            warn!(
+                node_id = cfg.node_id,
+                voters = %mine,
+                advertised_peer = %cfg.peer_addr,
+                "--voters lists this broker at another address than the one it advertises to peers"
+            );
+        }
     }
     let metrics = Metrics::new();
     if !settings.metrics_listen.is_empty() {
@@ -166,8 +196,21 @@ async fn serve(settings: Settings) -> Result<(), String> {
         .map_or(0, |d| d.as_nanos() as u64);
     let mut broker = Broker::new(cfg, catalogue.as_deref(), DetRng::new(seed), clock.now())
         .map_err(|e| format!("cannot start the broker: {e}"))?;
+    let voter_list = if voters.is_empty() {
+        "none: a single broker".to_string()
+    } else {
+        voters
+            .iter()
+            .map(|(id, a)| format!("{id}={a}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     info!(
+        node_id = broker.config().node_id,
         listen = %bound,
+        peer_listen = %peer_bound,
+        advertised_peer = %broker.config().peer_addr,
+        voters = %voter_list,
         data_dir = %data_dir,
         topics = broker.catalogue().topics.len(),
         cluster_id = %broker.catalogue().cluster_id,
@@ -175,7 +218,15 @@ async fn serve(settings: Settings) -> Result<(), String> {
         "sluice broker starting"
     );
 
-    let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<(Option<PartitionId>, StorageJob)>();
+    let (peer_tx, mut from_peers) = mpsc::channel::<Bytes>(peers::INBOUND_QUEUE);
+    let peer_acceptor = tokio::spawn(peers::accept(peer_listener, peer_tx, metrics.clone()));
+    let mut peers = Peers::new(broker.config().node_id, voters, metrics.clone());
+    let mut seen = Seen {
+        metrics: metrics.clone(),
+        controller: None,
+    };
+
+    let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<(StorageTarget, StorageJob)>();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<FromStorage>();
     let storage_metrics = metrics.clone();
     let storage_thread = std::thread::Builder::new()
@@ -217,7 +268,14 @@ async fn serve(settings: Settings) -> Result<(), String> {
     tokio::pin!(shutdown);
     let mut result = Ok(());
     drain(&mut broker, &mut outputs);
-    route(&mut outputs, &mut conns, &jobs_tx, &metrics, &clock);
+    route(
+        &mut outputs,
+        &mut conns,
+        &mut peers,
+        &jobs_tx,
+        &mut seen,
+        &clock,
+    );
     loop {
         let deadline = broker.poll_timeout().map(|d| clock.std_instant(d));
         let sleep = async {
@@ -246,6 +304,9 @@ async fn serve(settings: Settings) -> Result<(), String> {
                     break;
                 }
             },
+            Some(bytes) = from_peers.recv() => {
+                broker.handle_input(Input::Peer { now: clock.now(), bytes });
+            }
             msg = from_conns.recv() => match msg {
                 Some(ToBroker::Connected { conn, writer, stop }) => {
                     metrics.connections.inc();
@@ -267,9 +328,18 @@ async fn serve(settings: Settings) -> Result<(), String> {
             _ = sleep => broker.handle_input(Input::Timeout(clock.now())),
         }
         drain(&mut broker, &mut outputs);
-        route(&mut outputs, &mut conns, &jobs_tx, &metrics, &clock);
+        route(
+            &mut outputs,
+            &mut conns,
+            &mut peers,
+            &jobs_tx,
+            &mut seen,
+            &clock,
+        );
     }
     acceptor.abort();
+    peer_acceptor.abort();
+    drop(peers);
     drop(conns);
     drop(jobs_tx);
     // The storage thread finishes the queued jobs, syncs everything and stops.
@@ -295,10 +365,12 @@ fn drain(broker: &mut Broker, outputs: &mut Vec<Output>) {
 fn route(
     outputs: &mut Vec<Output>,
     conns: &mut HashMap<ConnId, ConnHandle>,
-    jobs: &std::sync::mpsc::Sender<(Option<PartitionId>, StorageJob)>,
-    metrics: &Metrics,
+    peers: &mut Peers,
+    jobs: &std::sync::mpsc::Sender<(StorageTarget, StorageJob)>,
+    seen: &mut Seen,
     clock: &Clock,
 ) {
+    let metrics = seen.metrics.clone();
     let now = clock.now().mono;
     for out in outputs.drain(..) {
         match out {
@@ -335,12 +407,22 @@ fn route(
                 // The receiver lives until this task drops the sender.
                 let _ = jobs.send((target, job));
             }
-            Output::Event(e) => log_event(e, metrics),
+            Output::Peer { to, bytes } => peers.send(to, bytes),
+            Output::PeerAddresses(addresses) => peers.set_addresses(addresses),
+            Output::Event(e) => log_event(e, seen),
         }
     }
 }
 
-fn log_event(e: Event, metrics: &Metrics) {
+/// What events are logged against: the metrics they update, and the last controller logged
+/// (a metadata election repeats the same news while it runs; one line per change is enough).
+struct Seen {
+    metrics: Arc<Metrics>,
+    controller: Option<(u64, Option<i32>)>,
+}
+
+fn log_event(e: Event, seen: &mut Seen) {
+    let metrics = &*seen.metrics;
     match e {
         Event::TopicCreated { topic, partitions } => info!(%topic, partitions, "topic created"),
         Event::TopicDeleted { topic } => info!(%topic, "topic deleted"),
@@ -361,7 +443,38 @@ fn log_event(e: Event, metrics: &Metrics) {
             partition,
             epoch,
         } => {
-            debug!(%topic, partition, epoch, "partition leader elected")
+            info!(%topic, partition, epoch, "this broker leads the partition")
+        }
+        Event::LeaderLost {
+            topic,
+            partition,
+            epoch,
+        } => info!(%topic, partition, epoch, "this broker no longer leads the partition"),
+        Event::Truncated {
+            topic,
+            partition,
+            from_offset,
+            entries,
+        } => info!(
+            %topic,
+            partition,
+            from_offset,
+            entries,
+            "removed an uncommitted tail to match the leader"
+        ),
+        Event::ControllerChanged { term, leader } => {
+            if seen.controller.replace((term, leader)) == Some((term, leader)) {
+                return;
+            }
+            match leader {
+                Some(leader) => info!(term, controller = leader, "controller elected"),
+                None => info!(term, "metadata election under way; no controller yet"),
+            }
+        }
+        Event::MetadataError { reason } => warn!(%reason, "metadata error"),
+        Event::PeerRejected { reason } => {
+            metrics.peer_rejected.inc();
+            warn!(%reason, "refused a message from a peer");
         }
         Event::HighWatermark {
             topic,
@@ -484,18 +597,18 @@ async fn connection(
     debug!(conn, "connection closed");
 }
 
-/// The storage thread: performs jobs in order, with one fsync per partition per drain.
+/// The storage thread: performs jobs in order, with one fsync per target per drain.
 fn storage_loop(
     mut storage: sluice_core::broker::BrokerStorage,
     mut disk: FileDisk,
-    jobs: std::sync::mpsc::Receiver<(Option<PartitionId>, StorageJob)>,
+    jobs: std::sync::mpsc::Receiver<(StorageTarget, StorageJob)>,
     done: mpsc::UnboundedSender<FromStorage>,
     clock: Clock,
     metrics: Arc<Metrics>,
 ) {
     enum Slot {
-        Done(Option<PartitionId>, StorageDone),
-        Synced(Option<PartitionId>, sluice_core::ids::LogIndex),
+        Done(StorageTarget, StorageDone),
+        Synced(StorageTarget, sluice_core::ids::LogIndex),
     }
     let fail = |e: StoreError| {
         let _ = done.send(FromStorage::Failed(e.to_string()));
@@ -509,7 +622,7 @@ fn storage_loop(
             }
         }
         let mut slots = Vec::with_capacity(batch.len());
-        let mut to_sync: Vec<Option<PartitionId>> = Vec::new();
+        let mut to_sync: Vec<StorageTarget> = Vec::new();
         for (target, job) in batch {
             if let StorageJob::Raft(StorageRequest::Sync { up_to }) = job {
                 if !to_sync.contains(&target) {

@@ -1,10 +1,14 @@
-//! `sluice topic`, `sluice produce` and `sluice consume`: what a Kafka user reaches for first,
-//! against any Kafka-compatible bootstrap address.
+//! `sluice topic`, `sluice produce`, `sluice consume` and `sluice cluster status`: what a Kafka
+//! user reaches for first, against any Kafka-compatible bootstrap address. Partition requests
+//! go to each partition's leader (`Routed`); admin requests to the bootstrap broker.
 
-use crate::client::{murmur2_partition, with_retries, Client};
+use crate::client::{murmur2_partition, Client, Routed};
 use clap::{Args, Subcommand};
+use sluice_core::protocol::messages::metadata::MetadataResponse;
 use sluice_core::protocol::record::{build_batch, read_records_with, BatchSpec, NewRecord};
 use sluice_core::protocol::records::batches;
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::io::{BufRead, Write};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -47,6 +51,19 @@ pub enum TopicAction {
     /// Delete a topic and its data.
     Delete {
         name: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClusterAction {
+    /// Brokers (which one is the controller) and every partition's leader, leader epoch,
+    /// replicas, in-sync replicas and offline replicas, as the bootstrap broker sees them.
+    Status {
+        /// One JSON object instead of tables.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         conn: Conn,
     },
@@ -126,7 +143,7 @@ pub fn topic(action: TopicAction) -> Result<(), String> {
             }
         }
         TopicAction::Describe { name, conn } => {
-            let mut c = Client::connect(&conn.bootstrap, TIMEOUT)?;
+            let mut c = Routed::connect(&conn.bootstrap, TIMEOUT)?;
             let m = c.metadata(Some(vec![name.clone()]))?;
             let t = m.topics.first().ok_or("empty metadata response")?;
             crate::client::check(t.error_code, Some(&format!("topic '{name}'")))?;
@@ -135,19 +152,22 @@ pub fn topic(action: TopicAction) -> Result<(), String> {
             let mut parts = t.partitions.clone();
             parts.sort_by_key(|p| p.partition_index);
             for p in parts {
-                let start = c
-                    .list_offset(&name, p.partition_index, -2)
-                    .map_or("?".into(), |o| o.to_string());
-                let end = c
-                    .list_offset(&name, p.partition_index, -1)
-                    .map_or("?".into(), |o| o.to_string());
+                let offset = |c: &mut Routed, ts| {
+                    c.on_leader(&name, p.partition_index, |l| {
+                        l.list_offset(&name, p.partition_index, ts)
+                    })
+                    .map_or("?".into(), |o| o.to_string())
+                };
+                let start = offset(&mut c, -2);
+                let end = offset(&mut c, -1);
                 println!(
                     "{}\t{}\t{}\t{start}\t{end}",
                     p.partition_index, p.leader_id, p.leader_epoch
                 );
             }
             println!("configs:");
-            for (k, v, explicit) in c.topic_configs(&name)? {
+            let mut admin = Client::connect(&conn.bootstrap, TIMEOUT)?;
+            for (k, v, explicit) in admin.topic_configs(&name)? {
                 println!("  {k}={v}{}", if explicit { "" } else { " (default)" });
             }
         }
@@ -167,7 +187,7 @@ pub fn produce(args: ProduceArgs) -> Result<(), String> {
         "0" => 0,
         other => return Err(format!("--acks {other}: use 0, 1 or all")),
     };
-    let mut c = Client::connect(&args.conn.bootstrap, TIMEOUT)?;
+    let mut c = Routed::connect(&args.conn.bootstrap, TIMEOUT)?;
     let m = c.metadata(Some(vec![args.topic.clone()]))?;
     let t = m.topics.first().ok_or("empty metadata response")?;
     crate::client::check(t.error_code, Some(&format!("topic '{}'", args.topic)))?;
@@ -213,7 +233,9 @@ pub fn produce(args: ProduceArgs) -> Result<(), String> {
                 ..NewRecord::default()
             }],
         );
-        with_retries(|| c.produce(&args.topic, partition, acks, batch.clone()))?;
+        c.on_leader(&args.topic, partition, |l| {
+            l.produce(&args.topic, partition, acks, batch.clone())
+        })?;
         count += 1;
     }
     eprintln!("produced {count} records to {}", args.topic);
@@ -221,10 +243,11 @@ pub fn produce(args: ProduceArgs) -> Result<(), String> {
 }
 
 pub fn consume(args: ConsumeArgs) -> Result<(), String> {
-    let mut c = Client::connect(&args.conn.bootstrap, TIMEOUT)?;
+    let mut c = Routed::connect(&args.conn.bootstrap, TIMEOUT)?;
+    let (topic, partition) = (args.topic.as_str(), args.partition);
     let mut offset = match args.from.as_str() {
-        "beginning" => with_retries(|| c.list_offset(&args.topic, args.partition, -2))?,
-        "end" => with_retries(|| c.list_offset(&args.topic, args.partition, -1))?,
+        "beginning" => c.on_leader(topic, partition, |l| l.list_offset(topic, partition, -2))?,
+        "end" => c.on_leader(topic, partition, |l| l.list_offset(topic, partition, -1))?,
         n => n
             .parse()
             .map_err(|_| format!("--from {n}: use beginning, end or an offset"))?,
@@ -243,7 +266,7 @@ pub fn consume(args: ConsumeArgs) -> Result<(), String> {
         {
             break;
         }
-        let records = with_retries(|| c.fetch(&args.topic, args.partition, offset, 500))?;
+        let records = c.on_leader(topic, partition, |l| l.fetch(topic, partition, offset, 500))?;
         let Some(bytes) = records else { continue };
         for b in batches(&bytes) {
             let b = b.map_err(|e| format!("corrupt batch from the broker: {e}"))?;
@@ -287,4 +310,397 @@ pub fn consume(args: ConsumeArgs) -> Result<(), String> {
         out.flush().map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+pub fn cluster(action: ClusterAction) -> Result<(), String> {
+    match action {
+        ClusterAction::Status { json, conn } => {
+            let mut c = Client::connect(&conn.bootstrap, TIMEOUT)?;
+            let status = ClusterStatus::from_metadata(&c.metadata(None)?);
+            print!(
+                "{}",
+                if json {
+                    status.to_json()
+                } else {
+                    status.to_text()
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// What `sluice cluster status` shows, from one Metadata response.
+#[derive(Debug, PartialEq, Eq)]
+struct ClusterStatus {
+    cluster_id: Option<String>,
+    controller: Option<i32>,
+    /// Live brokers (those Metadata lists) and brokers that only appear as replicas (offline).
+    brokers: Vec<BrokerRow>,
+    /// Sorted by topic, then partition.
+    partitions: Vec<PartitionRow>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct BrokerRow {
+    id: i32,
+    /// `None` for a broker that Metadata does not list (fenced or gone).
+    address: Option<String>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct PartitionRow {
+    topic: String,
+    partition: i32,
+    leader: Option<i32>,
+    epoch: i32,
+    replicas: Vec<i32>,
+    in_sync: Vec<i32>,
+    offline: Vec<i32>,
+}
+
+impl PartitionRow {
+    /// "ok" only when every replica is in sync and none is offline (a replica on a fenced
+    /// broker may still look caught up to a leader that has written nothing since).
+    fn status(&self) -> &'static str {
+        let replicas: BTreeSet<i32> = self.replicas.iter().copied().collect();
+        let in_sync: BTreeSet<i32> = self
+            .in_sync
+            .iter()
+            .copied()
+            .filter(|r| !self.offline.contains(r))
+            .collect();
+        if self.leader.is_none() {
+            "no leader"
+        } else if !replicas.is_subset(&in_sync) {
+            "under-replicated"
+        } else {
+            "ok"
+        }
+    }
+}
+
+impl ClusterStatus {
+    fn from_metadata(m: &MetadataResponse) -> ClusterStatus {
+        let mut brokers: Vec<BrokerRow> = m
+            .brokers
+            .iter()
+            .map(|b| BrokerRow {
+                id: b.node_id,
+                address: Some(format!("{}:{}", b.host, b.port)),
+            })
+            .collect();
+        let mut partitions = Vec::new();
+        for t in &m.topics {
+            let topic = t.name.clone().unwrap_or_default();
+            for p in &t.partitions {
+                partitions.push(PartitionRow {
+                    topic: topic.clone(),
+                    partition: p.partition_index,
+                    leader: (p.leader_id >= 0).then_some(p.leader_id),
+                    epoch: p.leader_epoch,
+                    replicas: p.replica_nodes.clone(),
+                    in_sync: p.isr_nodes.clone(),
+                    offline: p.offline_replicas.clone(),
+                });
+            }
+        }
+        partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+        let listed: BTreeSet<i32> = brokers.iter().map(|b| b.id).collect();
+        let unlisted: BTreeSet<i32> = partitions
+            .iter()
+            .flat_map(|p| p.replicas.iter().copied())
+            .filter(|r| !listed.contains(r))
+            .collect();
+        brokers.extend(
+            unlisted
+                .into_iter()
+                .map(|id| BrokerRow { id, address: None }),
+        );
+        brokers.sort_by_key(|b| b.id);
+        ClusterStatus {
+            cluster_id: m.cluster_id.clone(),
+            controller: (m.controller_id >= 0).then_some(m.controller_id),
+            brokers,
+            partitions,
+        }
+    }
+
+    fn live(&self) -> usize {
+        self.brokers.iter().filter(|b| b.address.is_some()).count()
+    }
+
+    fn count(&self, status: &str) -> usize {
+        self.partitions
+            .iter()
+            .filter(|p| p.status() == status)
+            .count()
+    }
+
+    fn to_text(&self) -> String {
+        let topics: BTreeSet<&str> = self.partitions.iter().map(|p| p.topic.as_str()).collect();
+        let mut out = String::new();
+        let opt = |v: Option<i32>| v.map_or("-".to_string(), |v| v.to_string());
+        let _ = writeln!(
+            out,
+            "cluster id:  {}",
+            self.cluster_id.as_deref().unwrap_or("-")
+        );
+        let _ = writeln!(out, "controller:  {}", opt(self.controller));
+        let _ = writeln!(
+            out,
+            "brokers:     {} live, {} offline",
+            self.live(),
+            self.brokers.len() - self.live()
+        );
+        let _ = writeln!(
+            out,
+            "partitions:  {} in {} topic{}, {} without a leader, {} under-replicated",
+            self.partitions.len(),
+            topics.len(),
+            if topics.len() == 1 { "" } else { "s" },
+            self.count("no leader"),
+            self.count("under-replicated")
+        );
+        out.push('\n');
+        let mut rows = vec![vec![
+            "BROKER".to_string(),
+            "ADDRESS".into(),
+            "STATE".into(),
+            "ROLE".into(),
+        ]];
+        for b in &self.brokers {
+            rows.push(vec![
+                b.id.to_string(),
+                b.address.clone().unwrap_or_else(|| "-".into()),
+                if b.address.is_some() {
+                    "live"
+                } else {
+                    "offline"
+                }
+                .into(),
+                if self.controller == Some(b.id) {
+                    "controller"
+                } else {
+                    ""
+                }
+                .into(),
+            ]);
+        }
+        out.push_str(&table(&rows));
+        if self.partitions.is_empty() {
+            out.push_str("\nno topics\n");
+            return out;
+        }
+        out.push('\n');
+        let ids = |v: &[i32]| {
+            if v.is_empty() {
+                "-".to_string()
+            } else {
+                v.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
+            }
+        };
+        let mut rows = vec![[
+            "TOPIC",
+            "PARTITION",
+            "LEADER",
+            "EPOCH",
+            "REPLICAS",
+            "IN-SYNC",
+            "OFFLINE",
+            "STATUS",
+        ]
+        .map(String::from)
+        .to_vec()];
+        for p in &self.partitions {
+            rows.push(vec![
+                p.topic.clone(),
+                p.partition.to_string(),
+                opt(p.leader),
+                p.epoch.to_string(),
+                ids(&p.replicas),
+                ids(&p.in_sync),
+                ids(&p.offline),
+                p.status().into(),
+            ]);
+        }
+        out.push_str(&table(&rows));
+        out
+    }
+
+    fn to_json(&self) -> String {
+        let opt = |v: Option<i32>| v.map_or("null".to_string(), |v| v.to_string());
+        let ids = |v: &[i32]| {
+            let items: Vec<String> = v.iter().map(i32::to_string).collect();
+            format!("[{}]", items.join(","))
+        };
+        let brokers: Vec<String> = self
+            .brokers
+            .iter()
+            .map(|b| {
+                format!(
+                    "{{\"id\":{},\"address\":{},\"live\":{},\"controller\":{}}}",
+                    b.id,
+                    b.address.as_deref().map_or("null".into(), json_string),
+                    b.address.is_some(),
+                    self.controller == Some(b.id)
+                )
+            })
+            .collect();
+        let partitions: Vec<String> = self
+            .partitions
+            .iter()
+            .map(|p| {
+                format!(
+                    "{{\"topic\":{},\"partition\":{},\"leader\":{},\"leader_epoch\":{},\
+                     \"replicas\":{},\"in_sync\":{},\"offline\":{},\"status\":{}}}",
+                    json_string(&p.topic),
+                    p.partition,
+                    opt(p.leader),
+                    p.epoch,
+                    ids(&p.replicas),
+                    ids(&p.in_sync),
+                    ids(&p.offline),
+                    json_string(p.status())
+                )
+            })
+            .collect();
+        format!(
+            "{{\"cluster_id\":{},\"controller\":{},\"brokers\":[{}],\"partitions\":[{}]}}\n",
+            self.cluster_id
+                .as_deref()
+                .map_or("null".into(), json_string),
+            opt(self.controller),
+            brokers.join(","),
+            partitions.join(",")
+        )
+    }
+}
+
+/// Left-aligned columns two spaces apart; the last column is not padded.
+fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (c, cell) in r.iter().enumerate() {
+            let _ = write!(line, "{cell:<w$}  ", w = widths[c]);
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// A JSON string literal.
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_core::protocol::messages::metadata::{
+        MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+    };
+
+    fn metadata() -> MetadataResponse {
+        let broker = |id: i32| MetadataResponseBroker {
+            node_id: id,
+            host: "127.0.0.1".into(),
+            port: 9090 + id,
+            rack: None,
+        };
+        let part =
+            |i: i32, leader: i32, isr: Vec<i32>, offline: Vec<i32>| MetadataResponsePartition {
+                partition_index: i,
+                leader_id: leader,
+                leader_epoch: 4,
+                replica_nodes: vec![1, 2, 3],
+                isr_nodes: isr,
+                offline_replicas: offline,
+                ..Default::default()
+            };
+        MetadataResponse {
+            brokers: vec![broker(2), broker(1)],
+            cluster_id: Some("c1".into()),
+            controller_id: 1,
+            topics: vec![MetadataResponseTopic {
+                name: Some("orders".into()),
+                partitions: vec![
+                    part(1, -1, vec![1, 2], vec![3]),
+                    part(0, 1, vec![1, 2], vec![3]),
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn cluster_status_prints_aligned_tables_with_offline_brokers_and_a_summary() {
+        let text = ClusterStatus::from_metadata(&metadata()).to_text();
+        let expected = "\
+cluster id:  c1
+controller:  1
+brokers:     2 live, 1 offline
+partitions:  2 in 1 topic, 1 without a leader, 1 under-replicated
+
+BROKER  ADDRESS         STATE    ROLE
+1       127.0.0.1:9091  live     controller
+2       127.0.0.1:9092  live
+3       -               offline
+
+TOPIC   PARTITION  LEADER  EPOCH  REPLICAS  IN-SYNC  OFFLINE  STATUS
+orders  0          1       4      1,2,3     1,2      3        under-replicated
+orders  1          -       4      1,2,3     1,2      3        no leader
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn cluster_status_json_has_every_field() {
+        let json = ClusterStatus::from_metadata(&metadata()).to_json();
+        assert!(
+            json.starts_with("{\"cluster_id\":\"c1\",\"controller\":1,"),
+            "{json}"
+        );
+        assert!(
+            json.contains("{\"id\":3,\"address\":null,\"live\":false,\"controller\":false}"),
+            "{json}"
+        );
+        assert!(
+            json.contains(
+                "{\"topic\":\"orders\",\"partition\":1,\"leader\":null,\"leader_epoch\":4,\
+                 \"replicas\":[1,2,3],\"in_sync\":[1,2],\"offline\":[3],\"status\":\"no leader\"}"
+            ),
+            "{json}"
+        );
+        assert_eq!(json_string("a\"b\\\n\u{1}"), "\"a\\\"b\\\\\\n\\u0001\"");
+    }
 }

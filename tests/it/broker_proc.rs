@@ -10,8 +10,12 @@
 //! short timeout so that it re-checks the port and the process regularly. std only: no libc, so
 //! SIGTERM goes through the `kill` command and SIGKILL through `Child::kill`.
 //!
-//! Not here: clusters of several brokers (one `BrokerProc` per node will do once peers exist)
-//! and any Kafka client logic; the tests bring their own clients.
+//! A cluster is one `BrokerProc` per node: `BrokerSpec` carries the ports chosen up front (every
+//! broker must know the voters' peer addresses before any starts) and extra flags such as
+//! `--node-id` and `--voters`. Every broker gets its own peer port, so brokers of different
+//! tests never meet.
+//!
+//! Not here: any Kafka client logic; the tests bring their own clients.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -251,11 +255,31 @@ pub fn file_tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// One `sluice broker` process on 127.0.0.1, restartable on the same port and data directory.
+/// How to start a broker: its client and peer ports on 127.0.0.1, and flags to add.
+#[derive(Clone, Debug)]
+pub struct BrokerSpec {
+    pub port: u16,
+    pub peer_port: u16,
+    pub args: Vec<String>,
+}
+
+impl BrokerSpec {
+    /// Free loopback ports and no extra flags.
+    pub fn free() -> BrokerSpec {
+        let ports = free_loopback_ports(2);
+        BrokerSpec {
+            port: ports[0],
+            peer_port: ports[1],
+            args: Vec::new(),
+        }
+    }
+}
+
+/// One `sluice broker` process on 127.0.0.1, restartable on the same ports and data directory.
 #[derive(Debug)]
 pub struct BrokerProc {
     proc: Option<CapturedChild>,
-    port: u16,
+    spec: BrokerSpec,
     data_dir: PathBuf,
     log: PathBuf,
 }
@@ -265,6 +289,11 @@ impl BrokerProc {
     /// until it accepts connections. Its log goes to `<data_dir>.broker.log`, beside the data
     /// directory (in the test's temp dir when `data_dir` is a child of one).
     pub fn start(data_dir: &Path) -> BrokerProc {
+        BrokerProc::start_with(data_dir, BrokerSpec::free())
+    }
+
+    /// As `start`, on the ports and with the extra flags of `spec`.
+    pub fn start_with(data_dir: &Path, spec: BrokerSpec) -> BrokerProc {
         std::fs::create_dir_all(data_dir)
             .unwrap_or_else(|e| panic!("creating {}: {e}", data_dir.display()));
         let name = data_dir
@@ -274,7 +303,7 @@ impl BrokerProc {
         let log = data_dir.with_file_name(format!("{name}.broker.log"));
         let mut broker = BrokerProc {
             proc: None,
-            port: free_loopback_port(),
+            spec,
             data_dir: data_dir.to_path_buf(),
             log,
         };
@@ -284,7 +313,26 @@ impl BrokerProc {
 
     /// The bootstrap address for clients, `127.0.0.1:PORT`.
     pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("127.0.0.1:{}", self.spec.port)
+    }
+
+    /// Where other brokers reach this one, `127.0.0.1:PEER_PORT`.
+    pub fn peer_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.spec.peer_port)
+    }
+
+    /// Whether the broker process is running (not killed or terminated by the harness).
+    pub fn is_running(&self) -> bool {
+        self.proc.is_some()
+    }
+
+    /// Waits until the broker prints something or `at_most` passes, whichever comes first: the
+    /// pause between two polls of a condition, woken early by the broker's own progress.
+    pub fn pace(&self, at_most: Duration) {
+        match &self.proc {
+            Some(p) => p.pace(at_most),
+            None => std::thread::yield_now(),
+        }
     }
 
     /// The running broker's process id.
@@ -357,11 +405,13 @@ impl BrokerProc {
 
     fn spawn_and_wait_ready(&mut self) {
         let bin = sluice_bin();
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.spec.port));
+        let peer = self.peer_addr();
         self.note(&format!(
-            "starting {} broker --data-dir {} --listen {addr}",
+            "starting {} broker --data-dir {} --listen {addr} --peer-listen {peer} {}",
             bin.display(),
-            self.data_dir.display()
+            self.data_dir.display(),
+            self.spec.args.join(" ")
         ));
         let mut cmd = Command::new(&bin);
         cmd.arg("broker")
@@ -369,9 +419,12 @@ impl BrokerProc {
             .arg(&self.data_dir)
             .arg("--listen")
             .arg(addr.to_string())
+            .arg("--peer-listen")
+            .arg(&peer)
             // Tests run brokers side by side: an ephemeral metrics port avoids clashes.
             .arg("--metrics-listen")
             .arg("127.0.0.1:0")
+            .args(&self.spec.args)
             .env("RUST_BACKTRACE", "1");
         let mut p = CapturedChild::spawn(&mut cmd, &self.log);
         let started = Instant::now();
@@ -431,10 +484,16 @@ impl Drop for BrokerProc {
     }
 }
 
-/// A port that was free a moment ago: bind port 0, read the port, close the listener. Another
-/// process could take it before the broker binds; on loopback in a test run that is rare, and
-/// the broker then fails to start with a clear log line.
-fn free_loopback_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
-    l.local_addr().expect("bound address").port()
+/// `n` distinct ports that were free a moment ago: bind port 0 `n` times (holding every
+/// listener until all are bound, so no port comes back twice), read the ports, close the
+/// listeners. Another process could take one before the broker binds; on loopback in a test run
+/// that is rare, and the broker then fails to start with a clear log line.
+pub fn free_loopback_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("bound address").port())
+        .collect()
 }

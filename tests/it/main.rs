@@ -14,6 +14,8 @@
 //! - `more_clients`: aiokafka and kafkajs produce, read back or look up offsets.
 //! - `tidy`: the architecture invariants of ARCHITECTURE.md.
 //! - `broker_proc`: real `sluice broker` processes (start, SIGKILL, restart, SIGTERM) on loopback.
+//! - `cluster_live`: three `sluice broker` processes as one cluster: replicated topic, SIGKILL
+//!   of the controller, failover, and the killed broker catching up after its restart.
 //! - `python_clients`: confluent-kafka and kafka-python produce, read back and survive a SIGKILL.
 //! - `rdkafka_client`: librdkafka (the `rdkafka` crate) produces with every codec, reads back,
 //!   checks watermarks and timestamp lookups, and survives a SIGKILL; missing and deleted topics.
@@ -22,6 +24,7 @@ mod broken_variants;
 mod broker_crash_model;
 mod broker_proc;
 mod cli_live;
+mod cluster_live;
 mod determinism;
 mod fault_schedules;
 mod gates;
