@@ -13,7 +13,7 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 use sluice_core::broker::{
-    Broker, BrokerConfig, BrokerStorage, Input, Output, PartitionId, StorageJob,
+    Broker, BrokerConfig, BrokerStorage, Input, Output, StorageJob, StorageTarget,
 };
 use sluice_core::protocol::messages::create_topics::{CreatableTopic, CreateTopicsRequest};
 use sluice_core::protocol::messages::fetch::{FetchPartition, FetchRequest, FetchTopic};
@@ -71,7 +71,7 @@ type Sequence = (i32, Option<(i32, Vec<String>)>);
 struct Node {
     broker: Broker,
     storage: BrokerStorage,
-    jobs: VecDeque<(Option<PartitionId>, StorageJob)>,
+    jobs: VecDeque<(StorageTarget, StorageJob)>,
     responses: VecDeque<Vec<u8>>,
 }
 
@@ -156,7 +156,7 @@ impl World {
                 Output::Response { frame, .. } => self.node.responses.push_back(frame),
                 Output::Storage { target, job } => self.node.jobs.push_back((target, job)),
                 Output::Close { reason, .. } => panic!("connection closed: {reason}"),
-                Output::Event(_) => {}
+                Output::Event(_) | Output::Peer { .. } | Output::PeerAddresses(_) => {}
             }
         }
         self.collect_responses();

@@ -61,7 +61,7 @@ impl Wake for Unparker {
 }
 
 /// Drives a future on this thread; panics if it is not ready within `limit`.
-fn block_on<F: Future>(fut: F, limit: Duration) -> F::Output {
+pub(crate) fn block_on<F: Future>(fut: F, limit: Duration) -> F::Output {
     let deadline = Instant::now() + limit;
     let waker = Waker::from(Arc::new(Unparker(std::thread::current())));
     let mut cx = Context::from_waker(&waker);
@@ -98,14 +98,14 @@ fn wall_ms() -> i64 {
 // ---------------------------------------------------------------------------------------------
 // Clients.
 
-fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
+pub(crate) fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
     ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
         .expect("admin client")
 }
 
-fn admin_options() -> AdminOptions {
+pub(crate) fn admin_options() -> AdminOptions {
     AdminOptions::new()
         .request_timeout(Some(Duration::from_secs(10)))
         .operation_timeout(Some(Duration::from_secs(10)))
@@ -166,11 +166,11 @@ fn consumer(bootstrap: &str) -> BaseConsumer {
 }
 
 /// What a delivery report said about one record, by the record's index in the send log.
-type Outcome = (usize, Result<(i32, i64), KafkaError>);
+pub(crate) type Outcome = (usize, Result<(i32, i64), KafkaError>);
 
 /// Collects delivery reports.
 #[derive(Default)]
-struct Reports(Mutex<Vec<Outcome>>);
+pub(crate) struct Reports(pub(crate) Mutex<Vec<Outcome>>);
 
 impl ClientContext for Reports {}
 

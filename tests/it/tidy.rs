@@ -70,7 +70,14 @@ fn code_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 
 #[test]
 fn core_depends_only_on_allowed_crates() {
-    let allowed = ["bytes", "crc32c", "rand_chacha", "rand_core"];
+    let allowed = [
+        "bincode",
+        "bytes",
+        "crc32c",
+        "rand_chacha",
+        "rand_core",
+        "serde",
+    ];
     for dep in dependencies(&root().join("core/Cargo.toml")) {
         assert!(
             allowed.contains(&dep.as_str()),

@@ -1,9 +1,11 @@
 //! Metadata and administration: Metadata, CreateTopics, DeleteTopics, CreatePartitions,
-//! DescribeConfigs, DescribeCluster, InitProducerId. Changes to the catalogue are answered
-//! only after the catalogue file is durable.
+//! DescribeConfigs, DescribeCluster, InitProducerId. A change is checked here, forwarded to the
+//! controller (see `metadata`), and answered once it is committed to the metadata log and this
+//! broker's image has applied it.
 
+use super::metadata::{MetaOp, NewTopic};
 use super::topics::{validate_topic_name, Topic, TopicConfig, TOPIC_CONFIG_NAMES};
-use super::{random_uuid, Broker, Reply};
+use super::{Broker, Reply, StorageTarget};
 use crate::protocol::codes;
 use crate::protocol::messages::create_partitions::*;
 use crate::protocol::messages::create_topics::*;
@@ -22,30 +24,132 @@ const RESOURCE_BROKER: i8 = 4;
 const SOURCE_TOPIC: i8 = 1;
 const SOURCE_DEFAULT: i8 = 5;
 
-/// Responses waiting for the catalogue to be durable, in save order.
+/// An admin request waiting on the controller: which response slots the forwarded items fill.
+#[derive(Debug)]
+pub(super) enum Waiter {
+    CreateTopics {
+        reply: Reply,
+        response: CreateTopicsResponse,
+        slots: Vec<usize>,
+    },
+    DeleteTopics {
+        reply: Reply,
+        response: DeleteTopicsResponse,
+        slots: Vec<usize>,
+    },
+    CreatePartitions {
+        reply: Reply,
+        response: CreatePartitionsResponse,
+        slots: Vec<usize>,
+    },
+    /// A producer-id block for the InitProducerId requests queued meanwhile.
+    ProducerIds,
+    /// A topic created because Metadata named it (nobody waits).
+    AutoCreate,
+}
+
+/// One forwarded item's outcome: (error code, message).
+pub(super) type ItemResult = (i16, Option<String>);
+
+/// Admin answers waiting for this broker's image to reach the metadata index their change
+/// committed at, so a client that reads metadata next (here) sees its change.
 #[derive(Debug, Default)]
 pub(super) struct Waiting {
-    saves: VecDeque<Vec<(Reply, Response)>>,
+    after_apply: Vec<(u64, Waiter, Vec<ItemResult>)>,
+    producer_ids: VecDeque<(Reply, InitProducerIdResponse)>,
 }
 
 impl Broker {
-    /// Saves the catalogue and answers `replies` once it is durable.
-    fn commit_catalogue(&mut self, replies: Vec<(Reply, Response)>) {
-        self.save_catalogue();
-        self.admin.saves.push_back(replies);
+    pub(super) fn finish_waiter(
+        &mut self,
+        waiter: Waiter,
+        index: u64,
+        results: Vec<(i16, Option<String>)>,
+    ) {
+        self.admin.after_apply.push((index, waiter, results));
+        self.answer_after_apply();
     }
 
-    pub(super) fn on_catalogue_saved(&mut self) {
-        // The first save (of a fresh data directory) has no waiters.
-        if let Some(replies) = self.admin.saves.pop_front() {
-            for (reply, response) in replies {
-                self.respond(reply, response);
+    pub(super) fn fail_waiter(&mut self, waiter: Waiter, code: i16) {
+        let n = match &waiter {
+            Waiter::CreateTopics { slots, .. }
+            | Waiter::DeleteTopics { slots, .. }
+            | Waiter::CreatePartitions { slots, .. } => slots.len(),
+            Waiter::ProducerIds => {
+                self.meta.producer_ids_requested = false;
+                for (reply, mut response) in std::mem::take(&mut self.admin.producer_ids) {
+                    response.error_code = code;
+                    self.respond(reply, Response::InitProducerId(response));
+                }
+                return;
             }
+            Waiter::AutoCreate => return,
+        };
+        let message = Some("the controller did not answer in time; retry".to_string());
+        self.complete_waiter(waiter, vec![(code, message); n]);
+    }
+
+    pub(super) fn answer_after_apply(&mut self) {
+        let applied = self.catalogue.applied;
+        let (ready, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut self.admin.after_apply)
+            .into_iter()
+            .partition(|(index, _, _)| *index <= applied);
+        self.admin.after_apply = wait;
+        for (_, waiter, results) in ready {
+            self.complete_waiter(waiter, results);
         }
     }
 
-    pub(super) fn save_catalogue_silently(&mut self) {
-        self.commit_catalogue(Vec::new());
+    fn complete_waiter(&mut self, waiter: Waiter, results: Vec<(i16, Option<String>)>) {
+        match waiter {
+            Waiter::CreateTopics {
+                reply,
+                mut response,
+                slots,
+            } => {
+                for (slot, (code, message)) in slots.into_iter().zip(results) {
+                    let t = &mut response.topics[slot];
+                    t.error_code = code;
+                    t.error_message = message;
+                    match self.catalogue.topics.get(&t.name) {
+                        Some(topic) if code == codes::NONE => {
+                            t.topic_id = topic.id;
+                            t.replication_factor =
+                                topic.replicas.first().map_or(1, |r| r.len() as i16);
+                        }
+                        _ => {
+                            t.num_partitions = -1;
+                            t.replication_factor = -1;
+                            t.configs = None;
+                        }
+                    }
+                }
+                self.respond(reply, Response::CreateTopics(response));
+            }
+            Waiter::DeleteTopics {
+                reply,
+                mut response,
+                slots,
+            } => {
+                for (slot, (code, message)) in slots.into_iter().zip(results) {
+                    response.responses[slot].error_code = code;
+                    response.responses[slot].error_message = message;
+                }
+                self.respond(reply, Response::DeleteTopics(response));
+            }
+            Waiter::CreatePartitions {
+                reply,
+                mut response,
+                slots,
+            } => {
+                for (slot, (code, message)) in slots.into_iter().zip(results) {
+                    response.results[slot].error_code = code;
+                    response.results[slot].error_message = message;
+                }
+                self.respond(reply, Response::CreatePartitions(response));
+            }
+            Waiter::ProducerIds | Waiter::AutoCreate => {}
+        }
     }
 
     pub(super) fn on_metadata(&mut self, reply: Reply, r: MetadataRequest) {
@@ -56,7 +160,7 @@ impl Broker {
             }
             Some(list) => list.iter().filter_map(|t| t.name.clone()).collect(),
         };
-        let mut created = Vec::new();
+        let mut create = Vec::new();
         let mut topics = Vec::new();
         for name in names {
             if !self.catalogue.topics.contains_key(&name)
@@ -64,29 +168,73 @@ impl Broker {
                 && r.allow_auto_topic_creation
                 && validate_topic_name(&name).is_ok()
             {
-                let config = TopicConfig::defaults(&self.cfg.log);
-                self.create_topic(&name, self.cfg.default_partitions, config);
-                created.push(name.clone());
+                // As Kafka: the topic is being created; the client retries until it has a
+                // leader.
+                create.push(NewTopic {
+                    name: name.clone(),
+                    partitions: self.cfg.default_partitions,
+                    replication_factor: self.default_replication_factor(),
+                    configs: Vec::new(),
+                });
+                topics.push(MetadataResponseTopic {
+                    error_code: codes::LEADER_NOT_AVAILABLE,
+                    name: Some(name),
+                    ..Default::default()
+                });
+                continue;
             }
             topics.push(self.topic_metadata(&name));
         }
+        if !create.is_empty() {
+            self.forward(MetaOp::CreateTopics(create), Waiter::AutoCreate, 30_000);
+        }
         let response = Response::Metadata(MetadataResponse {
-            brokers: vec![MetadataResponseBroker {
-                node_id: self.cfg.node_id,
-                host: self.cfg.advertised_host.clone(),
-                port: self.cfg.advertised_port,
-                rack: None,
-            }],
-            cluster_id: Some(self.catalogue.cluster_id.clone()),
-            controller_id: self.cfg.node_id,
+            brokers: self
+                .live_brokers()
+                .into_iter()
+                .map(|(node_id, host, port)| MetadataResponseBroker {
+                    node_id,
+                    host,
+                    port,
+                    rack: None,
+                })
+                .collect(),
+            cluster_id: self.cluster_id(),
+            controller_id: self.meta.controller.unwrap_or(-1),
             topics,
             ..Default::default()
         });
-        if created.is_empty() {
-            self.respond(reply, response);
-        } else {
-            self.commit_catalogue(vec![(reply, response)]);
-        }
+        self.respond(reply, response);
+    }
+
+    /// The replication factor of a topic created without one: the configured default, capped
+    /// by the live brokers so an auto-created topic in a shrunken cluster still works.
+    fn default_replication_factor(&self) -> u16 {
+        let live = self.catalogue.live_brokers().len().max(1) as u16;
+        self.cfg.default_replication_factor.clamp(1, live)
+    }
+
+    /// (id, host, port) of every live broker; this broker is always listed (it is answering,
+    /// so it is alive, even before its registration commits).
+    pub(super) fn live_brokers(&self) -> Vec<(i32, String, i32)> {
+        let mut out: Vec<(i32, String, i32)> = self
+            .catalogue
+            .brokers
+            .iter()
+            .filter(|(&id, b)| !b.fenced && id != self.cfg.node_id)
+            .map(|(&id, b)| (id, b.host.clone(), b.port))
+            .collect();
+        out.push((
+            self.cfg.node_id,
+            self.cfg.advertised_host.clone(),
+            self.cfg.advertised_port,
+        ));
+        out.sort();
+        out
+    }
+
+    fn cluster_id(&self) -> Option<String> {
+        (!self.catalogue.cluster_id.is_empty()).then(|| self.catalogue.cluster_id.clone())
     }
 
     fn topic_metadata(&self, name: &str) -> MetadataResponseTopic {
@@ -102,25 +250,25 @@ impl Broker {
                 ..Default::default()
             };
         };
-        let node = self.cfg.node_id;
-        let partitions = (0..topic.partitions)
+        let partitions = (0..topic.partition_count())
             .map(|index| {
-                let p = self
-                    .partition_id(name, index as i32)
-                    .and_then(|id| self.partitions.get(&id));
-                let leader = p.is_some_and(|p| p.is_leader());
+                let view = self.partition_view(topic, index);
+                let fenced = |b: &i32| {
+                    self.catalogue.brokers.get(b).is_some_and(|i| i.fenced)
+                        && *b != self.cfg.node_id
+                };
                 MetadataResponsePartition {
-                    error_code: if leader {
+                    error_code: if view.leader >= 0 {
                         codes::NONE
                     } else {
                         codes::LEADER_NOT_AVAILABLE
                     },
                     partition_index: index as i32,
-                    leader_id: if leader { node } else { -1 },
-                    leader_epoch: p.map_or(-1, |p| p.leader_epoch()),
-                    replica_nodes: vec![node],
-                    isr_nodes: vec![node],
-                    offline_replicas: Vec::new(),
+                    leader_id: view.leader,
+                    leader_epoch: view.epoch,
+                    replica_nodes: view.replicas.clone(),
+                    isr_nodes: view.in_sync,
+                    offline_replicas: view.replicas.iter().copied().filter(fenced).collect(),
                 }
             })
             .collect();
@@ -133,26 +281,11 @@ impl Broker {
         }
     }
 
-    /// Adds a topic to the catalogue and opens its partitions (the caller saves the catalogue).
-    fn create_topic(&mut self, name: &str, partitions: u32, config: TopicConfig) {
-        let topic = Topic {
-            name: name.to_string(),
-            id: random_uuid(&mut self.rng),
-            partitions,
-            config,
-        };
-        self.open_partitions(&topic, 0);
-        self.outputs
-            .push_back(super::Output::Event(super::Event::TopicCreated {
-                topic: name.to_string(),
-                partitions,
-            }));
-        self.catalogue.topics.insert(name.to_string(), topic);
-    }
-
+    /// Adds a topic creation to `create` if the request is valid; the controller assigns it.
     pub(super) fn on_create_topics(&mut self, reply: Reply, r: CreateTopicsRequest) {
-        let mut results = Vec::new();
-        let mut changed = false;
+        let mut response = CreateTopicsResponse::default();
+        let mut create = Vec::new();
+        let mut slots = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
         for t in r.topics {
             let outcome = self.check_new_topic(&t, &mut seen);
@@ -165,9 +298,9 @@ impl Broker {
                     result.error_code = code;
                     result.error_message = Some(message);
                 }
-                Ok((partitions, config)) => {
+                Ok((partitions, rf, config)) => {
                     result.num_partitions = partitions as i32;
-                    result.replication_factor = 1;
+                    result.replication_factor = rf as i16;
                     result.configs = Some(
                         TOPIC_CONFIG_NAMES
                             .iter()
@@ -185,22 +318,31 @@ impl Broker {
                     );
                     result.error_message = None;
                     if !r.validate_only {
-                        self.create_topic(&t.name, partitions, config);
-                        result.topic_id = self.catalogue.topics[&t.name].id;
-                        changed = true;
+                        slots.push(response.topics.len());
+                        create.push(NewTopic {
+                            name: t.name.clone(),
+                            partitions,
+                            replication_factor: rf,
+                            configs: t
+                                .configs
+                                .iter()
+                                .filter_map(|c| Some((c.name.clone(), c.value.clone()?)))
+                                .collect(),
+                        });
                     }
                 }
             }
-            results.push(result);
+            response.topics.push(result);
         }
-        let response = Response::CreateTopics(CreateTopicsResponse {
-            topics: results,
-            ..Default::default()
-        });
-        if changed {
-            self.commit_catalogue(vec![(reply, response)]);
+        if create.is_empty() {
+            self.respond(reply, Response::CreateTopics(response));
         } else {
-            self.respond(reply, response);
+            let waiter = Waiter::CreateTopics {
+                reply,
+                response,
+                slots,
+            };
+            self.forward(MetaOp::CreateTopics(create), waiter, r.timeout_ms);
         }
     }
 
@@ -208,7 +350,7 @@ impl Broker {
         &self,
         t: &CreatableTopic,
         seen: &mut std::collections::BTreeSet<String>,
-    ) -> Result<(u32, TopicConfig), (i16, String)> {
+    ) -> Result<(u32, u16, TopicConfig), (i16, String)> {
         validate_topic_name(&t.name).map_err(|m| (codes::INVALID_TOPIC_EXCEPTION, m))?;
         if !seen.insert(t.name.clone()) {
             return Err((
@@ -238,15 +380,23 @@ impl Broker {
                 ))
             }
         };
-        if t.replication_factor != -1 && t.replication_factor != 1 {
-            return Err((
-                codes::INVALID_REPLICATION_FACTOR,
-                format!(
-                    "replication factor {} is larger than the 1 available broker",
-                    t.replication_factor
-                ),
-            ));
-        }
+        let live = self.live_brokers().len();
+        let rf = match t.replication_factor {
+            -1 => self.default_replication_factor(),
+            n if n >= 1 && n as usize <= live => n as u16,
+            n if n >= 1 => {
+                return Err((
+                    codes::INVALID_REPLICATION_FACTOR,
+                    format!("replication factor {n} is larger than the {live} live brokers"),
+                ))
+            }
+            n => {
+                return Err((
+                    codes::INVALID_REPLICATION_FACTOR,
+                    format!("replication factor {n} must be at least 1"),
+                ))
+            }
+        };
         let mut config = TopicConfig::defaults(&self.cfg.log);
         for c in &t.configs {
             config.set(&c.name, c.value.as_deref())?;
@@ -255,69 +405,76 @@ impl Broker {
             .log_config(&self.cfg.log)
             .validate()
             .map_err(|m| (codes::INVALID_CONFIG, m))?;
-        Ok((partitions, config))
+        Ok((partitions, rf, config))
     }
 
     pub(super) fn on_delete_topics(&mut self, reply: Reply, r: DeleteTopicsRequest) {
-        let mut results = Vec::new();
-        let mut changed = false;
-        let mut doomed = Vec::new();
+        let mut response = DeleteTopicsResponse::default();
+        let mut names = Vec::new();
+        let mut slots = Vec::new();
         for name in r.topic_names {
-            let error_code = if self.catalogue.topics.remove(&name).is_some() {
-                changed = true;
-                for id in self.partition_ids.remove(&name).unwrap_or_default() {
-                    self.data
-                        .fail_partition(id, codes::UNKNOWN_TOPIC_OR_PARTITION);
-                    doomed.push(id);
-                }
-                self.outputs
-                    .push_back(super::Output::Event(super::Event::TopicDeleted {
-                        topic: name.clone(),
-                    }));
+            let error_code = if self.catalogue.topics.contains_key(&name) {
+                slots.push(response.responses.len());
+                names.push(name.clone());
                 codes::NONE
             } else {
                 codes::UNKNOWN_TOPIC_OR_PARTITION
             };
-            results.push(DeletableTopicResult {
+            response.responses.push(DeletableTopicResult {
                 name,
                 error_code,
                 error_message: None,
             });
         }
-        self.flush_failed_produces();
-        let response = Response::DeleteTopics(DeleteTopicsResponse {
-            responses: results,
-            ..Default::default()
-        });
-        if changed {
-            // The catalogue forgets the topic before its files go (storage jobs run in order):
-            // a crash in between leaves unreferenced files, never a listed topic without data.
-            self.commit_catalogue(vec![(reply, response)]);
-            for id in doomed {
-                self.outputs.push_back(super::Output::Storage {
-                    target: Some(id),
-                    job: super::StorageJob::Delete,
-                });
-            }
+        if names.is_empty() {
+            self.respond(reply, Response::DeleteTopics(response));
         } else {
-            self.respond(reply, response);
+            let waiter = Waiter::DeleteTopics {
+                reply,
+                response,
+                slots,
+            };
+            self.forward(MetaOp::DeleteTopics(names), waiter, r.timeout_ms);
         }
     }
 
+    /// A topic the metadata log deleted: its partitions here stop and their files go.
+    pub(super) fn remove_topic(&mut self, topic: &Topic) {
+        for (_, id) in self.partition_ids.remove(&topic.name).unwrap_or_default() {
+            self.data
+                .fail_partition(id, codes::UNKNOWN_TOPIC_OR_PARTITION);
+            if let Some(p) = self.partitions.get(&id) {
+                self.keys.remove(&p.key);
+            }
+            self.outputs.push_back(super::Output::Storage {
+                target: StorageTarget::Partition(id),
+                job: super::StorageJob::Delete,
+            });
+        }
+        self.flush_failed_produces();
+        self.outputs
+            .push_back(super::Output::Event(super::Event::TopicDeleted {
+                topic: topic.name.clone(),
+            }));
+    }
+
     pub(super) fn on_create_partitions(&mut self, reply: Reply, r: CreatePartitionsRequest) {
-        let mut results = Vec::new();
-        let mut changed = false;
+        let mut response = CreatePartitionsResponse::default();
+        let mut list = Vec::new();
+        let mut slots = Vec::new();
         for t in r.topics {
             let outcome = match self.catalogue.topics.get(&t.name) {
                 None => Err((
                     codes::UNKNOWN_TOPIC_OR_PARTITION,
                     format!("topic '{}' does not exist", t.name),
                 )),
-                Some(topic) if t.count <= topic.partitions as i32 => Err((
+                Some(topic) if t.count <= topic.partition_count() as i32 => Err((
                     codes::INVALID_PARTITIONS,
                     format!(
                         "topic '{}' has {} partitions; the new count {} must be larger",
-                        t.name, topic.partitions, t.count
+                        t.name,
+                        topic.partition_count(),
+                        t.count
                     ),
                 )),
                 Some(_) if t.count > 10_000 => Err((
@@ -328,35 +485,33 @@ impl Broker {
                     codes::INVALID_REQUEST,
                     "manual replica assignment is not supported".into(),
                 )),
-                Some(topic) => Ok(topic.clone()),
+                Some(_) => Ok(()),
             };
             let (error_code, error_message) = match outcome {
                 Err((code, m)) => (code, Some(m)),
-                Ok(mut topic) => {
+                Ok(()) => {
                     if !r.validate_only {
-                        let from = topic.partitions;
-                        topic.partitions = t.count as u32;
-                        self.open_partitions(&topic, from);
-                        self.catalogue.topics.insert(topic.name.clone(), topic);
-                        changed = true;
+                        slots.push(response.results.len());
+                        list.push((t.name.clone(), t.count as u32));
                     }
                     (codes::NONE, None)
                 }
             };
-            results.push(CreatePartitionsTopicResult {
+            response.results.push(CreatePartitionsTopicResult {
                 name: t.name,
                 error_code,
                 error_message,
             });
         }
-        let response = Response::CreatePartitions(CreatePartitionsResponse {
-            results,
-            ..Default::default()
-        });
-        if changed {
-            self.commit_catalogue(vec![(reply, response)]);
+        if list.is_empty() {
+            self.respond(reply, Response::CreatePartitions(response));
         } else {
-            self.respond(reply, response);
+            let waiter = Waiter::CreatePartitions {
+                reply,
+                response,
+                slots,
+            };
+            self.forward(MetaOp::CreatePartitions(list), waiter, r.timeout_ms);
         }
     }
 
@@ -456,13 +611,17 @@ impl Broker {
     pub(super) fn on_describe_cluster(&mut self, reply: Reply) {
         let response = Response::DescribeCluster(DescribeClusterResponse {
             cluster_id: self.catalogue.cluster_id.clone(),
-            controller_id: self.cfg.node_id,
-            brokers: vec![DescribeClusterBroker {
-                broker_id: self.cfg.node_id,
-                host: self.cfg.advertised_host.clone(),
-                port: self.cfg.advertised_port,
-                rack: None,
-            }],
+            controller_id: self.meta.controller.unwrap_or(-1),
+            brokers: self
+                .live_brokers()
+                .into_iter()
+                .map(|(broker_id, host, port)| DescribeClusterBroker {
+                    broker_id,
+                    host,
+                    port,
+                    rack: None,
+                })
+                .collect(),
             ..Default::default()
         });
         self.respond(reply, response);
@@ -487,9 +646,31 @@ impl Broker {
                 return;
             }
         }
-        response.producer_id = self.catalogue.next_producer_id;
-        response.producer_epoch = 0;
-        self.catalogue.next_producer_id += 1;
-        self.commit_catalogue(vec![(reply, Response::InitProducerId(response))]);
+        self.admin.producer_ids.push_back((reply, response));
+        self.serve_producer_id_waiters();
+    }
+
+    /// Hands out ids from this broker's block; asks the controller for a new block when empty.
+    pub(super) fn serve_producer_id_waiters(&mut self) {
+        while !self.admin.producer_ids.is_empty() {
+            let (next, end) = self.meta.producer_ids;
+            if next >= end {
+                if !self.meta.producer_ids_requested {
+                    self.meta.producer_ids_requested = true;
+                    let incarnation = self.meta.incarnation;
+                    self.forward(
+                        MetaOp::AllocateProducerIds { incarnation },
+                        Waiter::ProducerIds,
+                        30_000,
+                    );
+                }
+                return;
+            }
+            self.meta.producer_ids.0 += 1;
+            let (reply, mut response) = self.admin.producer_ids.pop_front().expect("non-empty");
+            response.producer_id = next;
+            response.producer_epoch = 0;
+            self.respond(reply, Response::InitProducerId(response));
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! deadline, a timestamp lookup for storage).
 
 use super::partition::SequenceCheck;
-use super::{Broker, PartitionId, Reply};
+use super::{Broker, PartitionId, Reply, StorageTarget};
 use crate::ids::LogIndex;
 use crate::protocol::codes;
 use crate::protocol::messages::fetch::*;
@@ -43,6 +43,8 @@ struct FetchSlot {
     topic: usize,
     partition: usize,
     id: Option<PartitionId>,
+    /// The error when `id` is `None`.
+    missing: i16,
     reading: bool,
 }
 
@@ -215,14 +217,16 @@ impl Broker {
         Option<(PartitionId, LogIndex, i64)>,
     ) {
         let Some(id) = self.partition_id(topic, index) else {
-            return (
-                error_partition(
-                    index,
-                    codes::UNKNOWN_TOPIC_OR_PARTITION,
-                    Some(format!("{topic}-{index} does not exist")),
-                ),
-                None,
-            );
+            let code = self.not_hosted_code(topic, index);
+            let message = if code == codes::UNKNOWN_TOPIC_OR_PARTITION {
+                format!("{topic}-{index} does not exist")
+            } else {
+                format!(
+                    "broker {} is not a replica of {topic}-{index}",
+                    self.cfg.node_id
+                )
+            };
+            return (error_partition(index, code, Some(message)), None);
         };
         let max_message_bytes = self
             .catalogue
@@ -230,7 +234,7 @@ impl Broker {
             .get(topic)
             .map_or(i64::MAX, |t| t.config.max_message_bytes);
         let p = self.partitions.get(&id).expect("listed partition");
-        if !p.is_leader() {
+        if !p.is_serving() {
             return (
                 error_partition(index, codes::NOT_LEADER_OR_FOLLOWER, None),
                 None,
@@ -345,12 +349,11 @@ impl Broker {
                             wait,
                         );
                     }
+                    // Offsets and producer state are accounted from the log (as on followers).
+                    self.drain_raft(id);
                     let last = offset + i64::from(h.last_offset_delta);
-                    p.record_proposal(after, epoch, offset, last);
-                    p.remember_batch(&h, offset);
                     base_offset.get_or_insert(offset);
                     wait = Some((id, after, last + 1));
-                    self.drain_raft(id);
                 }
             }
         }
@@ -392,11 +395,13 @@ impl Broker {
         };
         let partitions = &self.partitions;
         let acks = pending.acks;
+        let ack_at_append = self.cfg.has_bug(super::BrokerBug::AckAllAtLeaderAppend);
         pending.waits.retain(|&(id, _, _, index, end)| {
             let Some(p) = partitions.get(&id) else {
                 return false;
             };
             let done = match acks {
+                -1 if ack_at_append => index <= p.written || p.high_watermark >= end,
                 -1 => p.high_watermark >= end,
                 1 => index <= p.written || p.high_watermark >= end,
                 _ => true,
@@ -433,6 +438,7 @@ impl Broker {
                     topic: t,
                     partition: s,
                     id: self.partition_id(&topic.topic, fp.partition),
+                    missing: self.not_hosted_code(&topic.topic, fp.partition),
                     reading: false,
                 });
             }
@@ -462,6 +468,7 @@ impl Broker {
             return;
         };
         f.parked = false;
+        let above_hw = self.cfg.has_bug(super::BrokerBug::ReadAboveHighWatermark);
         let mut jobs = Vec::new();
         for (k, slot) in f.slots.iter_mut().enumerate() {
             let fp = &f.request.topics[slot.topic].partitions[slot.partition];
@@ -469,14 +476,14 @@ impl Broker {
             // Empty, not null: clients (kafka-python) expect a records field even without data.
             out.records = Some(Bytes::new());
             let Some(p) = slot.id.and_then(|id| self.partitions.get(&id)) else {
-                out.error_code = codes::UNKNOWN_TOPIC_OR_PARTITION;
+                out.error_code = slot.missing;
                 continue;
             };
             out.high_watermark = p.high_watermark;
             out.last_stable_offset = p.high_watermark;
             out.log_start_offset = p.log_start;
             out.error_code = codes::NONE;
-            if !p.is_leader() {
+            if !p.is_serving() {
                 out.error_code = codes::NOT_LEADER_OR_FOLLOWER;
                 continue;
             }
@@ -489,11 +496,16 @@ impl Broker {
                 };
                 continue;
             }
-            if fp.fetch_offset < p.log_start || fp.fetch_offset > p.high_watermark {
+            let limit = if above_hw {
+                p.next_offset
+            } else {
+                p.high_watermark
+            };
+            if fp.fetch_offset < p.log_start || fp.fetch_offset > limit {
                 out.error_code = codes::OFFSET_OUT_OF_RANGE;
                 continue;
             }
-            if fp.fetch_offset == p.high_watermark {
+            if fp.fetch_offset == limit {
                 continue;
             }
             let max_bytes = usize::try_from(fp.partition_max_bytes.max(1)).unwrap_or(1);
@@ -505,7 +517,7 @@ impl Broker {
             let token = self.token();
             self.data.reads.insert(token, (key, slot));
             self.outputs.push_back(super::Output::Storage {
-                target: Some(id),
+                target: StorageTarget::Partition(id),
                 job: super::StorageJob::Read {
                     token,
                     from,
@@ -525,7 +537,14 @@ impl Broker {
         let Some((key, slot)) = self.data.reads.remove(&token) else {
             return;
         };
-        let hw = self.partitions.get(&id).map_or(0, |p| p.high_watermark);
+        let above_hw = self.cfg.has_bug(super::BrokerBug::ReadAboveHighWatermark);
+        let hw = self.partitions.get(&id).map_or(0, |p| {
+            if above_hw {
+                p.next_offset
+            } else {
+                p.high_watermark
+            }
+        });
         let Some(f) = self.data.fetches.get_mut(&key) else {
             return;
         };
@@ -647,8 +666,8 @@ impl Broker {
                     .partition_id(&topic.name, lp.partition_index)
                     .and_then(|id| self.partitions.get(&id).map(|p| (id, p)))
                 {
-                    None => out.error_code = codes::UNKNOWN_TOPIC_OR_PARTITION,
-                    Some((_, p)) if !p.is_leader() => {
+                    None => out.error_code = self.not_hosted_code(&topic.name, lp.partition_index),
+                    Some((_, p)) if !p.is_serving() => {
                         out.error_code = codes::NOT_LEADER_OR_FOLLOWER
                     }
                     Some((id, p)) => {
@@ -687,7 +706,7 @@ impl Broker {
             let token = self.token();
             self.data.lookups.insert(token, (key, t, s, hw));
             self.outputs.push_back(super::Output::Storage {
-                target: Some(id),
+                target: StorageTarget::Partition(id),
                 job: super::StorageJob::OffsetForTimestamp { token, ts },
             });
         }
@@ -745,8 +764,8 @@ impl Broker {
                             .partition_id(&t.topic, rp.partition)
                             .and_then(|id| self.partitions.get(&id))
                         {
-                            None => out.error_code = codes::UNKNOWN_TOPIC_OR_PARTITION,
-                            Some(p) if !p.is_leader() => {
+                            None => out.error_code = self.not_hosted_code(&t.topic, rp.partition),
+                            Some(p) if !p.is_serving() => {
                                 out.error_code = codes::NOT_LEADER_OR_FOLLOWER
                             }
                             Some(p)

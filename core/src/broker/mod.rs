@@ -15,13 +15,19 @@
 
 mod admin;
 mod data;
+mod metadata;
 mod partition;
+pub mod peer;
 mod storage;
 mod topics;
 
+pub use metadata::{assign_replicas, MetaOp, MetaRecord, NewTopic};
 pub use partition::{Partition, SequenceCheck};
-pub use storage::{BrokerStorage, ReadError, StorageDone, StorageJob, CATALOGUE_FILE};
-pub use topics::{validate_topic_name, Catalogue, Topic, TopicConfig};
+pub use peer::{Envelope, GroupKey, PartitionKey, PeerBody};
+pub use storage::{
+    BrokerStorage, ReadError, StorageDone, StorageJob, StorageTarget, CATALOGUE_FILE, METADATA_DIR,
+};
+pub use topics::{validate_topic_name, BrokerInfo, Catalogue, Topic, TopicConfig};
 
 use crate::ids::NodeId;
 use crate::protocol::{self, api_versions_fallback_response, codes, Request, Response};
@@ -59,6 +65,38 @@ pub struct BrokerConfig {
     pub max_wait: Duration,
     pub raft_election_timeout: Duration,
     pub raft_heartbeat_interval: Duration,
+    /// The metadata group's voters (node ids). Empty: this broker alone.
+    pub voters: Vec<i32>,
+    /// Where other brokers reach this one (registered in the metadata log).
+    pub peer_addr: String,
+    /// Replicas of a topic created without a replication factor (Kafka's
+    /// default.replication.factor), capped by the live brokers.
+    pub default_replication_factor: u16,
+    /// How often a broker reports to the controller.
+    pub heartbeat_interval: Duration,
+    /// A broker silent this long is fenced (Kafka's broker.session.timeout.ms).
+    pub session_timeout: Duration,
+    /// How often a leader checks whether to hand leadership back to the preferred replica.
+    pub leader_balance_interval: Duration,
+    /// A deliberately planted bug, for proving that the simulator's Kafka-level checkers
+    /// catch it.
+    #[cfg(feature = "broken-variants")]
+    pub bug: Option<BrokerBug>,
+}
+
+/// Known-wrong broker behaviours that tests switch on to show a checker catching them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BrokerBug {
+    /// Fetch serves records up to the leader's log end, above the high watermark.
+    ReadAboveHighWatermark,
+    /// acks=all is answered once the leader wrote the batch, before it is committed.
+    AckAllAtLeaderAppend,
+    /// A new leader serves before an entry of its term commits (its high watermark may be
+    /// below what the previous leader exposed).
+    ServeBeforeTermCommit,
+    /// Idempotent producer state is not rebuilt from replicated batches (only the leader that
+    /// appended a batch remembers it).
+    ForgetReplicatedProducerState,
 }
 
 impl BrokerConfig {
@@ -74,6 +112,34 @@ impl BrokerConfig {
             max_wait: Duration::from_secs(30),
             raft_election_timeout: Duration::from_millis(150),
             raft_heartbeat_interval: Duration::from_millis(50),
+            voters: Vec::new(),
+            peer_addr: String::new(),
+            default_replication_factor: 1,
+            heartbeat_interval: Duration::from_millis(200),
+            session_timeout: Duration::from_millis(2000),
+            leader_balance_interval: Duration::from_secs(2),
+            #[cfg(feature = "broken-variants")]
+            bug: None,
+        }
+    }
+
+    #[cfg(feature = "broken-variants")]
+    pub(crate) fn has_bug(&self, bug: BrokerBug) -> bool {
+        self.bug == Some(bug)
+    }
+
+    #[cfg(not(feature = "broken-variants"))]
+    #[inline(always)]
+    pub(crate) fn has_bug(&self, _bug: BrokerBug) -> bool {
+        false
+    }
+
+    /// The metadata voters, this broker alone when none are configured.
+    pub fn metadata_voters(&self) -> Vec<i32> {
+        if self.voters.is_empty() {
+            vec![self.node_id]
+        } else {
+            self.voters.clone()
         }
     }
 }
@@ -88,12 +154,14 @@ pub enum Input {
     },
     /// The connection is gone; drop what it was waiting for.
     Disconnected { now: Now, conn: ConnId },
-    /// Storage finished a job for a partition (`None`: the catalogue).
+    /// Storage finished a job for `target`.
     Storage {
         now: Now,
-        target: Option<PartitionId>,
+        target: StorageTarget,
         done: StorageDone,
     },
+    /// One message from another broker (an encoded [`Envelope`]).
+    Peer { now: Now, bytes: Bytes },
     /// A deadline from `poll_timeout` may have passed. Early calls are no-ops.
     Timeout(Now),
 }
@@ -114,9 +182,15 @@ pub enum Output {
     Close { conn: ConnId, reason: String },
     /// Perform this job and answer with `Input::Storage` for the same target.
     Storage {
-        target: Option<PartitionId>,
+        target: StorageTarget,
         job: StorageJob,
     },
+    /// Deliver these bytes to broker `to` (best effort: loss is tolerated, order per pair of
+    /// brokers is expected but not relied on).
+    Peer { to: i32, bytes: Vec<u8> },
+    /// The peer addresses the metadata log now lists (id, host:port), for the driver's
+    /// address book. Voters' addresses come from the driver's own configuration.
+    PeerAddresses(Vec<(i32, String)>),
     /// Worth a log line.
     Event(Event),
 }
@@ -137,10 +211,36 @@ pub enum Event {
         recovery: String,
         dropped_bytes: u64,
     },
+    /// This broker became the partition's leader.
     LeaderElected {
         topic: String,
         partition: u32,
         epoch: i32,
+    },
+    /// This broker stopped leading the partition (another leader, or lost quorum).
+    LeaderLost {
+        topic: String,
+        partition: u32,
+        epoch: i32,
+    },
+    /// Uncommitted entries of this replica were removed to match the leader.
+    Truncated {
+        topic: String,
+        partition: u32,
+        from_offset: i64,
+        entries: u64,
+    },
+    /// The metadata group has a new term; `leader` is the controller if known.
+    ControllerChanged {
+        term: u64,
+        leader: Option<i32>,
+    },
+    MetadataError {
+        reason: String,
+    },
+    /// A peer sent bytes that do not decode (another version, or not a broker).
+    PeerRejected {
+        reason: String,
     },
     HighWatermark {
         topic: String,
@@ -181,9 +281,15 @@ pub struct Reply {
 pub struct Broker {
     cfg: BrokerConfig,
     catalogue: Catalogue,
-    /// Topic -> partition index -> id.
-    partition_ids: BTreeMap<String, Vec<PartitionId>>,
+    /// Topic -> partition index -> id, for the partitions this broker hosts.
+    partition_ids: BTreeMap<String, BTreeMap<u32, PartitionId>>,
     partitions: BTreeMap<PartitionId, Partition>,
+    /// Cluster-wide partition identity -> local id.
+    keys: BTreeMap<PartitionKey, PartitionId>,
+    meta: metadata::MetaState,
+    /// Raft messages gathered during one input, per destination broker.
+    outbox: BTreeMap<i32, Vec<(GroupKey, raft::Message)>>,
+    balance_deadline: Option<Instant>,
     next_partition_id: u64,
     conns: BTreeMap<ConnId, ConnQueue>,
     data: data::Waiting,
@@ -206,8 +312,9 @@ impl std::fmt::Debug for Broker {
 }
 
 impl Broker {
-    /// Starts a broker from its persisted catalogue (`None` on a fresh data directory). Every
-    /// partition's store is opened through storage jobs before it serves.
+    /// Starts a broker from its persisted metadata image (`None` on a fresh data directory).
+    /// The metadata group's store (voters) and every hosted partition's store are opened
+    /// through storage jobs before they serve.
     pub fn new(
         cfg: BrokerConfig,
         catalogue: Option<&[u8]>,
@@ -215,21 +322,30 @@ impl Broker {
         now: Now,
     ) -> Result<Broker, String> {
         cfg.log.validate()?;
-        let fresh = catalogue.is_none();
+        let voters = cfg.metadata_voters();
+        let mut sorted = voters.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.len() != voters.len() {
+            return Err(format!("a voter is listed twice in {voters:?}"));
+        }
+        if voters.iter().any(|&v| v < 0) {
+            return Err(format!("voter ids must not be negative: {voters:?}"));
+        }
         let catalogue = match catalogue {
-            Some(bytes) => Catalogue::decode(bytes, &cfg.log)?,
-            None => Catalogue {
-                cluster_id: random_id(&mut rng),
-                next_producer_id: 1000,
-                ..Catalogue::default()
-            },
+            Some(bytes) => Catalogue::decode(bytes, &cfg.log, cfg.node_id)?,
+            None => Catalogue::default(),
         };
+        let incarnation = rng.next_u64();
         let mut broker = Broker {
             housekeeping_deadline: Some(now.mono + cfg.housekeeping_interval),
-            cfg,
+            balance_deadline: Some(now.mono + cfg.leader_balance_interval),
             catalogue,
             partition_ids: BTreeMap::new(),
             partitions: BTreeMap::new(),
+            keys: BTreeMap::new(),
+            meta: metadata::MetaState::new(voters, incarnation, now.mono),
+            outbox: BTreeMap::new(),
             next_partition_id: 1,
             conns: BTreeMap::new(),
             data: data::Waiting::default(),
@@ -238,13 +354,26 @@ impl Broker {
             outputs: VecDeque::new(),
             rng,
             now,
+            cfg,
         };
-        if fresh {
-            broker.save_catalogue_silently();
+        if broker.is_voter() {
+            broker.outputs.push_back(Output::Storage {
+                target: StorageTarget::Metadata,
+                job: StorageJob::OpenMetadata,
+            });
         }
         let topics: Vec<Topic> = broker.catalogue.topics.values().cloned().collect();
         for t in topics {
             broker.open_partitions(&t, 0);
+        }
+        if !broker.catalogue.brokers.is_empty() {
+            let peers = broker
+                .catalogue
+                .brokers
+                .iter()
+                .map(|(&id, b)| (id, b.peer_addr.clone()))
+                .collect();
+            broker.outputs.push_back(Output::PeerAddresses(peers));
         }
         Ok(broker)
     }
@@ -257,9 +386,27 @@ impl Broker {
         &self.catalogue
     }
 
-    /// Whether every partition has opened and elected itself (for start-up logs and tests).
+    /// Whether every hosted partition has opened and knows its leader (for start-up logs and
+    /// tests).
     pub fn all_partitions_ready(&self) -> bool {
-        self.partitions.values().all(Partition::is_leader)
+        self.partitions
+            .values()
+            .all(|p| p.raft.as_ref().is_some_and(|r| r.leader().is_some()))
+    }
+
+    /// The controller (metadata group leader) as this broker knows it.
+    pub fn controller(&self) -> Option<i32> {
+        self.meta.controller
+    }
+
+    /// The hosted partitions, for observers (the simulator's checkers, status output).
+    pub fn partitions(&self) -> impl Iterator<Item = &Partition> {
+        self.partitions.values()
+    }
+
+    /// The metadata group member, if this broker is a voter and its store has opened.
+    pub fn metadata_raft(&self) -> Option<&Raft> {
+        self.meta.raft.as_ref()
     }
 
     // ----- driving contract -----
@@ -268,7 +415,8 @@ impl Broker {
         let now = match &input {
             Input::Request { now, .. }
             | Input::Disconnected { now, .. }
-            | Input::Storage { now, .. } => *now,
+            | Input::Storage { now, .. }
+            | Input::Peer { now, .. } => *now,
             Input::Timeout(now) => *now,
         };
         if now.mono >= self.now.mono {
@@ -281,8 +429,10 @@ impl Broker {
                 self.data.forget_conn(conn);
             }
             Input::Storage { target, done, .. } => self.on_storage(target, done),
+            Input::Peer { bytes, .. } => self.on_peer(&bytes),
             Input::Timeout(_) => self.on_timeout(),
         }
+        self.flush_outbox();
         self.invariants();
     }
 
@@ -294,9 +444,14 @@ impl Broker {
         let raft = self
             .partitions
             .values()
-            .filter_map(|p| p.raft.as_ref().and_then(Raft::poll_timeout));
-        raft.chain(self.data.next_deadline())
+            .filter_map(|p| p.raft.as_ref().and_then(Raft::poll_timeout))
+            .map(quantize);
+        let meta = self.meta.raft.as_ref().and_then(Raft::poll_timeout);
+        raft.chain(meta)
+            .chain(self.data.next_deadline())
             .chain(self.housekeeping_deadline)
+            .chain(self.balance_deadline)
+            .chain(self.meta.heartbeat_due)
             .min()
     }
 
@@ -405,22 +560,84 @@ impl Broker {
         self.next_token
     }
 
+    // ----- peers -----
+
+    fn on_peer(&mut self, bytes: &[u8]) {
+        let env = match Envelope::decode(bytes) {
+            Ok(env) => env,
+            Err(reason) => {
+                self.outputs
+                    .push_back(Output::Event(Event::PeerRejected { reason }));
+                return;
+            }
+        };
+        let from = env.from;
+        if from == self.cfg.node_id || from < 0 {
+            return;
+        }
+        match env.body {
+            PeerBody::Raft(messages) => {
+                for (group, message) in messages {
+                    let from = NodeId(from as u32);
+                    match group {
+                        GroupKey::Metadata => {
+                            self.drive_meta(|now| raft::Input::Receive { now, from, message })
+                        }
+                        GroupKey::Partition(key) => {
+                            // Not hosted (yet): this broker has not applied the topic's creation,
+                            // or the topic is gone. Raft retries; nothing to answer.
+                            let Some(&id) = self.keys.get(&key) else {
+                                continue;
+                            };
+                            self.drive_raft(id, |now| raft::Input::Receive { now, from, message });
+                            self.after_partition_change(id);
+                        }
+                    }
+                }
+            }
+            PeerBody::Heartbeat(hb) => {
+                let reply = self.controller_heartbeat(from, hb);
+                self.send_peer(from, PeerBody::HeartbeatReply(reply));
+            }
+            PeerBody::HeartbeatReply(reply) => self.on_heartbeat_reply(from, reply),
+            PeerBody::Forward { id, op } => self.controller_op(from, id, op),
+            PeerBody::Forwarded { id, result } => self.on_forwarded(id, result),
+        }
+    }
+
     // ----- partitions -----
 
-    /// Issues store-open jobs for partitions `from..` of a topic.
+    /// Issues store-open jobs for partitions `from..` of a topic that this broker hosts.
     fn open_partitions(&mut self, topic: &Topic, from: u32) {
-        let ids = self.partition_ids.entry(topic.name.clone()).or_default();
-        for index in from..topic.partitions {
+        let me = self.cfg.node_id;
+        for index in from..topic.partition_count() {
+            let replicas = topic.replicas[index as usize].clone();
+            if !replicas.contains(&me) {
+                continue;
+            }
             let id = PartitionId(self.next_partition_id);
             self.next_partition_id += 1;
-            ids.push(id);
-            self.partitions
-                .insert(id, Partition::new(&topic.name, index));
+            self.partition_ids
+                .entry(topic.name.clone())
+                .or_default()
+                .insert(index, id);
+            let key = PartitionKey {
+                topic_id: topic.id.0,
+                partition: index,
+            };
+            self.keys.insert(key, id);
+            let single_voter = replicas.len() == 1;
+            let mut p = Partition::new(&topic.name, index, key, replicas);
+            p.serve_before_term_commit = self.cfg.has_bug(BrokerBug::ServeBeforeTermCommit);
+            p.forget_replicated_producers =
+                self.cfg.has_bug(BrokerBug::ForgetReplicatedProducerState);
+            self.partitions.insert(id, p);
             self.outputs.push_back(Output::Storage {
-                target: Some(id),
+                target: StorageTarget::Partition(id),
                 job: StorageJob::Open {
                     dir: topic.partition_dir(index),
                     cfg: topic.config.log_config(&self.cfg.log),
+                    single_voter,
                 },
             });
         }
@@ -428,25 +645,104 @@ impl Broker {
 
     fn partition_id(&self, topic: &str, index: i32) -> Option<PartitionId> {
         let ids = self.partition_ids.get(topic)?;
-        usize::try_from(index)
-            .ok()
-            .and_then(|i| ids.get(i))
-            .copied()
+        u32::try_from(index).ok().and_then(|i| ids.get(&i)).copied()
+    }
+
+    /// The error for a partition this broker does not host: unknown if the metadata does not
+    /// list it, otherwise "not the leader" so the client refreshes metadata and goes there.
+    fn not_hosted_code(&self, topic: &str, index: i32) -> i16 {
+        let listed = self
+            .catalogue
+            .topics
+            .get(topic)
+            .is_some_and(|t| index >= 0 && (index as u32) < t.partition_count());
+        if listed {
+            codes::NOT_LEADER_OR_FOLLOWER
+        } else {
+            codes::UNKNOWN_TOPIC_OR_PARTITION
+        }
+    }
+
+    /// Leader, epoch, replicas and in-sync replicas of a partition as this broker sees it:
+    /// from its own replica if it hosts one, else from the controller's leader table.
+    fn partition_view(&self, topic: &Topic, index: u32) -> PartitionView {
+        let replicas = topic.replicas[index as usize].clone();
+        let key = PartitionKey {
+            topic_id: topic.id.0,
+            partition: index,
+        };
+        let live = |b: i32| {
+            b == self.cfg.node_id || self.catalogue.brokers.get(&b).is_none_or(|i| !i.fenced)
+        };
+        let table = self.meta.known_leaders.get(&key);
+        let local = self.keys.get(&key).and_then(|id| self.partitions.get(id));
+        let (mut leader, mut epoch, mut lag) = (-1, -1, None);
+        if let Some(&(e, l, ref lg)) = table {
+            (leader, epoch, lag) = (l, e, Some(lg.clone()));
+        }
+        if let Some(p) = local {
+            if let Some(r) = &p.raft {
+                let term = p.leader_epoch();
+                if term >= epoch {
+                    leader = r.leader().map_or(-1, |l| l.0 as i32);
+                    epoch = term;
+                    lag = p.is_leader().then(|| p.follower_lag());
+                }
+            }
+        }
+        if leader >= 0 && !live(leader) {
+            leader = -1;
+        }
+        let in_sync = match lag {
+            Some(lag) if leader >= 0 => replicas
+                .iter()
+                .copied()
+                .filter(|&r| r == leader || (live(r) && lag.iter().any(|&(b, l)| b == r && l == 0)))
+                .collect(),
+            _ => replicas.iter().copied().filter(|&r| live(r)).collect(),
+        };
+        PartitionView {
+            leader,
+            epoch,
+            replicas,
+            in_sync,
+        }
+    }
+
+    /// What this broker reports to the controller about the partitions it leads.
+    fn leader_reports(&self) -> Vec<peer::LeaderReport> {
+        self.partitions
+            .values()
+            .filter(|p| p.is_leader())
+            .map(|p| peer::LeaderReport {
+                key: p.key,
+                epoch: p.leader_epoch(),
+                lag: p.follower_lag(),
+            })
+            .collect()
     }
 
     fn save_catalogue(&mut self) {
         self.outputs.push_back(Output::Storage {
-            target: None,
+            target: StorageTarget::Broker,
             job: StorageJob::SaveCatalogue(self.catalogue.encode()),
         });
     }
 
-    fn on_storage(&mut self, target: Option<PartitionId>, done: StorageDone) {
-        let Some(id) = target else {
-            if let StorageDone::CatalogueSaved = done {
-                self.on_catalogue_saved();
+    fn on_storage(&mut self, target: StorageTarget, done: StorageDone) {
+        let id = match target {
+            StorageTarget::Broker => return, // catalogue saves: nobody waits on them
+            StorageTarget::Metadata => {
+                match done {
+                    StorageDone::MetadataOpened { recovered } => self.on_metadata_opened(recovered),
+                    StorageDone::Raft(completion) => {
+                        self.drive_meta(|now| raft::Input::Storage { now, completion })
+                    }
+                    _ => {}
+                }
+                return;
             }
-            return;
+            StorageTarget::Partition(id) => id,
         };
         if !self.partitions.contains_key(&id) {
             return; // deleted meanwhile
@@ -479,7 +775,9 @@ impl Broker {
             StorageDone::Deleted => {
                 self.partitions.remove(&id);
             }
-            StorageDone::CatalogueSaved => {}
+            StorageDone::CatalogueSaved
+            | StorageDone::CommitSaved
+            | StorageDone::MetadataOpened { .. } => {}
         }
     }
 
@@ -490,27 +788,33 @@ impl Broker {
         batches: Vec<crate::protocol::records::BatchHeader>,
     ) {
         let node = NodeId(self.cfg.node_id as u32);
-        let mut raft_cfg = raft::Config::new(node, vec![node]);
+        let p = self.partitions.get_mut(&id).expect("checked");
+        let voters = p.replicas.iter().map(|&r| NodeId(r as u32)).collect();
+        let mut raft_cfg = raft::Config::new(node, voters);
         raft_cfg.election_timeout = self.cfg.raft_election_timeout;
         raft_cfg.heartbeat_interval = self.cfg.raft_heartbeat_interval;
         let rng = DetRng::with_stream(self.rng.next_u64(), id.0);
         let report = recovery.report.to_string();
         let dropped_bytes = recovery.report.truncated.iter().map(|t| t.2).sum();
-        let p = self.partitions.get_mut(&id).expect("checked");
-        for h in &batches {
-            p.remember_batch(h, h.base_offset);
-        }
-        for &(epoch, offset) in &recovery.epochs {
-            p.note_epoch(epoch, offset);
-        }
-        p.log_start = recovery.log_start;
-        p.next_offset = recovery.next_offset;
-        p.high_watermark = recovery.next_offset;
-        p.written = recovery.raft.base.index;
-        let mut raft = Raft::new(raft_cfg, recovery.raft, rng, self.now)
-            .expect("a single-voter config is valid");
+        p.open(recovery, &batches);
+        let raft = Raft::new(
+            raft_cfg,
+            p.recovered.take().expect("just opened"),
+            rng,
+            self.now,
+        );
+        let mut raft = match raft {
+            Ok(r) => r,
+            Err(e) => {
+                self.outputs.push_back(Output::Event(Event::MetadataError {
+                    reason: format!("{}-{}: bad replica set: {e}", p.topic, p.index),
+                }));
+                return;
+            }
+        };
         raft.campaign_if_alone();
         p.raft = Some(raft);
+        p.sync_with_raft();
         self.outputs
             .push_back(Output::Event(Event::PartitionOpened {
                 topic: p.topic.clone(),
@@ -536,13 +840,18 @@ impl Broker {
         let p = self.partitions.get_mut(&id).expect("live partition");
         let Some(raft) = p.raft.as_mut() else { return };
         let mut lost = false;
+        let mut truncated = None;
         while let Some(out) = raft.poll_output() {
             match out {
                 raft::Output::Storage(req) => self.outputs.push_back(Output::Storage {
-                    target: Some(id),
+                    target: StorageTarget::Partition(id),
                     job: StorageJob::Raft(req),
                 }),
-                raft::Output::Send { .. } => {} // a single voter has no peers
+                raft::Output::Send { to, message } => self
+                    .outbox
+                    .entry(to.0 as i32)
+                    .or_default()
+                    .push((GroupKey::Partition(p.key), message)),
                 raft::Output::Proposal { outcome, .. } => {
                     // Busy is seen by the proposer (the log did not grow); these mean
                     // leadership was lost with proposals in flight.
@@ -554,20 +863,49 @@ impl Broker {
                     }
                 }
                 raft::Output::Event(raft::Event::RoleChanged { term, role, .. }) => {
+                    let epoch = i32::try_from(term.0).unwrap_or(i32::MAX);
+                    let (topic, partition) = (p.topic.clone(), p.index);
                     if role == raft::Role::Leader {
+                        p.was_leader = true;
                         self.outputs.push_back(Output::Event(Event::LeaderElected {
-                            topic: p.topic.clone(),
-                            partition: p.index,
-                            epoch: term.0 as i32,
+                            topic,
+                            partition,
+                            epoch,
+                        }));
+                    } else if p.was_leader {
+                        p.was_leader = false;
+                        lost = true;
+                        self.outputs.push_back(Output::Event(Event::LeaderLost {
+                            topic,
+                            partition,
+                            epoch,
                         }));
                     }
+                }
+                raft::Output::Event(raft::Event::Truncated { from, removed }) => {
+                    let (first, total) = truncated.unwrap_or((from, 0));
+                    truncated = Some((first.min(from), total + removed));
                 }
                 raft::Output::Event(_) => {}
             }
         }
+        // Truncations first: the entries that replaced the removed ones are in the log now
+        // and are accounted next.
+        let truncated = truncated.map(|(from, removed)| (p.truncate_from(from), removed));
         p.sync_with_raft();
+        if let Some((from_offset, entries)) = truncated {
+            self.outputs.push_back(Output::Event(Event::Truncated {
+                topic: p.topic.clone(),
+                partition: p.index,
+                from_offset,
+                entries,
+            }));
+        }
         if lost {
             self.data.fail_partition(id, codes::NOT_LEADER_OR_FOLLOWER);
+            self.flush_failed_produces();
+            // Parked fetches learn at once that this broker no longer leads.
+            self.wake_fetches(id);
         }
     }
 
@@ -586,6 +924,12 @@ impl Broker {
                 partition: p.index,
                 offset: hw,
             }));
+            if let Some(commit) = p.commit_to_save() {
+                self.outputs.push_back(Output::Storage {
+                    target: StorageTarget::Partition(id),
+                    job: StorageJob::SaveCommit(commit),
+                });
+            }
         }
         self.produce_progress(id);
         if hw != before {
@@ -595,6 +939,18 @@ impl Broker {
 
     fn on_timeout(&mut self) {
         let now = self.now.mono;
+        if self
+            .meta
+            .raft
+            .as_ref()
+            .and_then(Raft::poll_timeout)
+            .is_some_and(|d| d <= now)
+        {
+            self.drive_meta(raft::Input::Timeout);
+        }
+        if self.meta.heartbeat_due.is_some_and(|d| d <= now) {
+            self.heartbeat_tick();
+        }
         let due: Vec<PartitionId> = self
             .partitions
             .iter()
@@ -602,13 +958,17 @@ impl Broker {
                 p.raft
                     .as_ref()
                     .and_then(Raft::poll_timeout)
-                    .is_some_and(|d| d <= now)
+                    .is_some_and(|d| quantize(d) <= now)
             })
             .map(|(&id, _)| id)
             .collect();
         for id in due {
             self.drive_raft(id, raft::Input::Timeout);
             self.after_partition_change(id);
+        }
+        if self.balance_deadline.is_some_and(|d| d <= now) {
+            self.balance_deadline = Some(now + self.cfg.leader_balance_interval);
+            self.balance_leaders();
         }
         if self.housekeeping_deadline.is_some_and(|d| d <= now) {
             self.housekeeping_deadline = Some(now + self.cfg.housekeeping_interval);
@@ -620,13 +980,60 @@ impl Broker {
                 .collect();
             for id in ids {
                 self.outputs.push_back(Output::Storage {
-                    target: Some(id),
+                    target: StorageTarget::Partition(id),
                     job: StorageJob::Housekeeping,
                 });
             }
         }
         self.expire_waits();
     }
+
+    /// Hands leadership back to each partition's preferred replica (the first) when it is
+    /// live and fully caught up, so leadership spreads as the assignment intended and returns
+    /// to a broker after it comes back.
+    fn balance_leaders(&mut self) {
+        let me = self.cfg.node_id;
+        for p in self.partitions.values_mut() {
+            let Some(&preferred) = p.replicas.first() else {
+                continue;
+            };
+            if preferred == me || !p.is_leader() {
+                continue;
+            }
+            let live = self
+                .catalogue
+                .brokers
+                .get(&preferred)
+                .is_some_and(|b| !b.fenced);
+            let Some(raft) = p.raft.as_mut() else {
+                continue;
+            };
+            let target = NodeId(preferred as u32);
+            if live && raft.matched(target) == Some(raft.last_index()) && !raft.is_transferring() {
+                raft.transfer_leadership(target);
+            }
+        }
+        let ids: Vec<PartitionId> = self.partitions.keys().copied().collect();
+        for id in ids {
+            self.drain_raft(id);
+        }
+    }
+}
+
+/// A partition as clients are told about it.
+#[derive(Debug)]
+struct PartitionView {
+    leader: i32,
+    epoch: i32,
+    replicas: Vec<i32>,
+    in_sync: Vec<i32>,
+}
+
+/// Partition timers fire on a 5 ms grid, so the heartbeats of many partitions led by one
+/// broker leave together and travel to each peer in one envelope.
+fn quantize(t: Instant) -> Instant {
+    const GRID: u64 = 5_000_000;
+    Instant(t.0.div_ceil(GRID) * GRID)
 }
 
 /// A random id in Kafka's cluster-id shape (22 base64url characters of 16 random bytes).

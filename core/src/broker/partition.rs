@@ -1,4 +1,4 @@
-//! One partition as the broker sees it: its Raft group (a single voter for now), the mapping
+//! One partition as the broker sees it: its Raft group over the replicas, the mapping
 //! from Raft entries to Kafka offsets, the high watermark, leader epochs, and the idempotent
 //! producers' sequence state.
 //!
@@ -6,10 +6,12 @@
 //! proposing; a no-op entry (appended by Raft on election) takes no offset. The broker mirrors
 //! the partition store's rule here so it knows every entry's offsets without asking storage.
 
-use crate::ids::LogIndex;
+use super::peer::PartitionKey;
+use crate::ids::{LogIndex, NodeId};
 use crate::protocol::codes;
-use crate::protocol::records::BatchHeader;
-use crate::raft::{EntryKind, Raft};
+use crate::protocol::records::{parse_header, BatchHeader};
+use crate::raft::{EntryKind, Raft, Recovered};
+use crate::storage::PartitionRecovery;
 use std::collections::{BTreeMap, VecDeque};
 
 /// Batches per producer whose sequence ranges are remembered for duplicate detection (Kafka
@@ -38,28 +40,64 @@ pub enum SequenceCheck {
 pub struct Partition {
     pub topic: String,
     pub index: u32,
+    pub key: PartitionKey,
+    /// The replicas (Raft voters), preferred leader first.
+    pub replicas: Vec<i32>,
     /// `None` until the store has opened.
     pub raft: Option<Raft>,
+    /// What the store recovered, between opening and starting Raft.
+    pub recovered: Option<Recovered>,
     pub log_start: i64,
     /// The next offset to assign (the log end offset, uncommitted entries included).
     pub next_offset: i64,
     /// The high watermark: every offset below it is committed.
     pub high_watermark: i64,
-    /// Raft entries above the commit index: (index, offset after the entry).
-    pub uncommitted: VecDeque<(LogIndex, i64)>,
+    /// Raft entries above the commit index, in order.
+    pub uncommitted: VecDeque<Uncommitted>,
     /// The last entry index the store has written (acks=1 answers from here).
     pub written: LogIndex,
     /// (leader epoch, first offset of that epoch), ascending.
     pub epochs: Vec<(i32, i64)>,
+    /// Idempotent producers as of the log end (uncommitted batches included): what the next
+    /// batch is checked against.
     pub producers: BTreeMap<i64, ProducerState>,
+    /// The same as of the high watermark, to roll back to when uncommitted entries are
+    /// truncated.
+    committed_producers: BTreeMap<i64, ProducerState>,
+    /// Whether this broker led the partition at the last role change.
+    pub was_leader: bool,
+    /// The commit index last persisted as the store's commit point.
+    saved_commit: LogIndex,
+    /// The last Raft entry accounted here (offsets, epochs, producers).
+    accounted: LogIndex,
+    /// Planted bugs (see `BrokerBug`); always false outside checker tests.
+    pub serve_before_term_commit: bool,
+    pub forget_replicated_producers: bool,
 }
 
+/// An entry above the commit index.
+#[derive(Clone, Copy, Debug)]
+pub struct Uncommitted {
+    pub index: LogIndex,
+    /// The offset after the entry (a no-op takes none).
+    pub end: i64,
+    /// The batch's header and base offset, for idempotent batches.
+    pub idempotent: Option<(BatchHeader, i64)>,
+}
+
+/// Commits between persisted commit points: a restart reloads at most this many entries (plus
+/// what was in flight) as an uncommitted tail.
+const COMMIT_SAVE_EVERY: u64 = 512;
+
 impl Partition {
-    pub fn new(topic: &str, index: u32) -> Partition {
+    pub fn new(topic: &str, index: u32, key: PartitionKey, replicas: Vec<i32>) -> Partition {
         Partition {
             topic: topic.to_string(),
             index,
+            key,
+            replicas,
             raft: None,
+            recovered: None,
             log_start: 0,
             next_offset: 0,
             high_watermark: 0,
@@ -67,28 +105,47 @@ impl Partition {
             written: LogIndex::ZERO,
             epochs: Vec::new(),
             producers: BTreeMap::new(),
+            committed_producers: BTreeMap::new(),
+            was_leader: false,
+            saved_commit: LogIndex::ZERO,
+            accounted: LogIndex::ZERO,
+            serve_before_term_commit: false,
+            forget_replicated_producers: false,
         }
     }
 
-    /// Remembers an idempotent batch stored at `base_offset` (appended now, or found on disk
-    /// at start-up); other batches are ignored.
+    /// Takes what the store recovered: offsets, epochs, and the producer state of the
+    /// committed part of the log (`batches`: the idempotent batch headers on disk). The tail
+    /// above the recovered commit point is accounted once Raft starts (`sync_with_raft`).
+    pub fn open(&mut self, recovery: PartitionRecovery, batches: &[BatchHeader]) {
+        let tail_start = recovery
+            .raft
+            .entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::Normal)
+            .find_map(|e| parse_header(&e.data).ok())
+            .map_or(recovery.next_offset, |h| h.base_offset);
+        for h in batches.iter().filter(|h| h.base_offset < tail_start) {
+            remember(&mut self.committed_producers, h, h.base_offset);
+        }
+        self.producers = self.committed_producers.clone();
+        for &(epoch, offset) in &recovery.epochs {
+            if offset <= tail_start {
+                self.note_epoch(epoch, offset);
+            }
+        }
+        self.log_start = recovery.log_start;
+        self.next_offset = tail_start;
+        self.high_watermark = tail_start;
+        self.written = LogIndex(recovery.raft.base.index.0 + recovery.raft.entries.len() as u64);
+        self.saved_commit = recovery.raft.base.index;
+        self.accounted = recovery.raft.base.index;
+        self.recovered = Some(recovery.raft);
+    }
+
+    /// Remembers an idempotent batch stored at `base_offset`; other batches are ignored.
     pub fn remember_batch(&mut self, h: &BatchHeader, base_offset: i64) {
-        if !h.is_idempotent() {
-            return;
-        }
-        let last_seq = seq_add(h.base_sequence, h.last_offset_delta);
-        let last_offset = base_offset + i64::from(h.last_offset_delta);
-        let state = self.producers.entry(h.producer_id).or_default();
-        if h.producer_epoch != state.epoch {
-            state.epoch = h.producer_epoch;
-            state.recent.clear();
-        }
-        state
-            .recent
-            .push_back((h.base_sequence, last_seq, base_offset, last_offset));
-        while state.recent.len() > PRODUCER_BATCHES_KEPT {
-            state.recent.pop_front();
-        }
+        remember(&mut self.producers, h, base_offset);
     }
 
     pub fn note_epoch(&mut self, epoch: i32, offset: i64) {
@@ -97,10 +154,23 @@ impl Partition {
         }
     }
 
+    /// Whether this broker's replica is the Raft leader.
     pub fn is_leader(&self) -> bool {
         self.raft
             .as_ref()
             .is_some_and(|r| r.role() == crate::raft::Role::Leader)
+    }
+
+    /// Whether this broker may serve clients as the partition leader: it leads, and an entry
+    /// of its own term is committed, so its high watermark covers everything any earlier
+    /// leader acknowledged (a new leader's high watermark would otherwise start lower than
+    /// what consumers already saw).
+    pub fn is_serving(&self) -> bool {
+        self.raft.as_ref().is_some_and(|r| {
+            r.role() == crate::raft::Role::Leader
+                && (self.serve_before_term_commit
+                    || r.log().term_at(r.commit_index()) == Some(r.term()))
+        })
     }
 
     pub fn leader_epoch(&self) -> i32 {
@@ -109,50 +179,77 @@ impl Partition {
             .map_or(-1, |r| i32::try_from(r.term().0).unwrap_or(i32::MAX))
     }
 
-    /// Accounts for entries Raft appended since the last call (no-ops on election; proposals
-    /// are accounted by `record_proposal` first, so anything new here is a no-op).
+    /// Accounts for entries Raft appended since the last call: proposals made here, no-ops of
+    /// new leaders, and entries a follower received. Normal entries are batches stamped with
+    /// their base offset; a no-op takes no offset.
     pub fn sync_with_raft(&mut self) {
         let Some(raft) = &self.raft else { return };
-        let known = self.known_last();
         let last = raft.last_index();
-        let mut i = known.next();
+        let leading = raft.role() == crate::raft::Role::Leader;
+        // Not derived from the commit index: a follower may receive entries and learn they
+        // are committed in the same append, before they are accounted here.
+        let mut i = self.accounted.next();
         let mut added = Vec::new();
         while i <= last {
             let e = raft
                 .entry(i)
                 .expect("uncompacted entry above the commit index");
-            debug_assert_eq!(e.kind, EntryKind::Noop, "proposals are accounted when made");
             let term = i32::try_from(e.term.0).unwrap_or(i32::MAX);
-            added.push((i, term));
+            let header = match e.kind {
+                EntryKind::Noop => None,
+                // A batch that does not parse cannot come from a leader (it validated it);
+                // account it as taking no offsets rather than trust it.
+                EntryKind::Normal => parse_header(&e.data).ok(),
+            };
+            added.push((i, term, header));
             i = i.next();
         }
-        for (i, term) in added {
-            // A no-op takes no offset (see the partition store).
-            self.note_epoch(term, self.next_offset);
-            self.uncommitted.push_back((i, self.next_offset));
+        for (index, term, header) in added {
+            let start = header.map_or(self.next_offset, |h| h.base_offset);
+            self.note_epoch(term, start);
+            let mut idempotent = None;
+            if let Some(h) = header {
+                self.next_offset = h.last_offset() + 1;
+                if h.is_idempotent() && (leading || !self.forget_replicated_producers) {
+                    self.remember_batch(&h, h.base_offset);
+                    idempotent = Some((h, h.base_offset));
+                }
+            }
+            self.uncommitted.push_back(Uncommitted {
+                index,
+                end: self.next_offset,
+                idempotent,
+            });
+            self.accounted = index;
         }
     }
 
-    /// The index of the last entry this partition has accounted for.
-    fn known_last(&self) -> LogIndex {
-        self.uncommitted
+    /// Rolls the bookkeeping back to before entry `from` (Raft truncated it and everything
+    /// after). Returns the new log end offset.
+    pub fn truncate_from(&mut self, from: LogIndex) -> i64 {
+        self.uncommitted.retain(|u| u.index < from);
+        self.accounted = self.accounted.min(from.prev());
+        self.next_offset = self
+            .uncommitted
             .back()
-            .map(|&(i, _)| i)
-            .or_else(|| self.raft.as_ref().map(|r| r.commit_index()))
-            .unwrap_or(LogIndex::ZERO)
-    }
-
-    /// Records a proposal Raft accepted at `index` covering offsets up to `last_offset`.
-    pub fn record_proposal(
-        &mut self,
-        index: LogIndex,
-        epoch: i32,
-        base_offset: i64,
-        last_offset: i64,
-    ) {
-        self.note_epoch(epoch, base_offset);
-        self.next_offset = last_offset + 1;
-        self.uncommitted.push_back((index, self.next_offset));
+            .map_or(self.high_watermark, |u| u.end);
+        let kept_term = self
+            .raft
+            .as_ref()
+            .and_then(|r| r.log().term_at(from.prev()))
+            .map_or(0, |t| i32::try_from(t.0).unwrap_or(i32::MAX));
+        self.epochs.retain(|&(e, _)| e <= kept_term);
+        self.producers = self.committed_producers.clone();
+        let kept: Vec<(BatchHeader, i64)> = self
+            .uncommitted
+            .iter()
+            .filter_map(|u| u.idempotent)
+            .collect();
+        for (h, base) in kept {
+            remember(&mut self.producers, &h, base);
+        }
+        self.written = self.written.min(from.prev());
+        self.next_offset
     }
 
     /// Moves the high watermark up to Raft's commit index. Returns whether it moved.
@@ -162,18 +259,53 @@ impl Partition {
         };
         let commit = raft.commit_index();
         let mut moved = false;
-        while let Some(&(i, end)) = self.uncommitted.front() {
-            if i > commit {
+        while let Some(&u) = self.uncommitted.front() {
+            if u.index > commit {
                 break;
             }
             self.uncommitted.pop_front();
-            self.high_watermark = end;
+            self.high_watermark = u.end;
+            if let Some((h, base)) = u.idempotent {
+                remember(&mut self.committed_producers, &h, base);
+            }
             moved = true;
         }
         if moved {
             raft.compact_through(commit);
         }
         moved
+    }
+
+    /// The commit index to persist as the store's commit point, when it has moved far enough
+    /// (replicated partitions only: a single voter's whole log is committed).
+    pub fn commit_to_save(&mut self) -> Option<LogIndex> {
+        let raft = self.raft.as_ref()?;
+        if self.replicas.len() < 2 {
+            return None;
+        }
+        let commit = raft.commit_index();
+        (commit.0 >= self.saved_commit.0 + COMMIT_SAVE_EVERY).then(|| {
+            self.saved_commit = commit;
+            commit
+        })
+    }
+
+    /// (replica, committed entries it lacks) for each follower: 0 means the follower holds
+    /// everything below the high watermark (it is in sync).
+    pub fn follower_lag(&self) -> Vec<(i32, i64)> {
+        let Some(raft) = &self.raft else {
+            return Vec::new();
+        };
+        let me = raft.id().0 as i32;
+        let commit = raft.commit_index();
+        self.replicas
+            .iter()
+            .filter(|&&r| r != me)
+            .map(|&r| {
+                let matched = raft.matched(NodeId(r as u32)).unwrap_or(LogIndex::ZERO);
+                (r, commit.0.saturating_sub(matched.0) as i64)
+            })
+            .collect()
     }
 
     /// The sequence check for a batch about to be appended (Kafka's idempotent producer rules).
@@ -233,6 +365,26 @@ impl Partition {
     }
 }
 
+/// Remembers an idempotent batch in a producer-state map.
+fn remember(producers: &mut BTreeMap<i64, ProducerState>, h: &BatchHeader, base_offset: i64) {
+    if !h.is_idempotent() {
+        return;
+    }
+    let last_seq = seq_add(h.base_sequence, h.last_offset_delta);
+    let last_offset = base_offset + i64::from(h.last_offset_delta);
+    let state = producers.entry(h.producer_id).or_default();
+    if h.producer_epoch != state.epoch {
+        state.epoch = h.producer_epoch;
+        state.recent.clear();
+    }
+    state
+        .recent
+        .push_back((h.base_sequence, last_seq, base_offset, last_offset));
+    while state.recent.len() > PRODUCER_BATCHES_KEPT {
+        state.recent.pop_front();
+    }
+}
+
 /// Sequence numbers wrap from i32::MAX to 0.
 fn seq_add(seq: i32, n: i32) -> i32 {
     ((i64::from(seq) + i64::from(n)) % (i64::from(i32::MAX) + 1)) as i32
@@ -260,7 +412,15 @@ mod tests {
 
     #[test]
     fn sequences_must_follow_and_retries_are_recognised() {
-        let mut p = Partition::new("t", 0);
+        let mut p = Partition::new(
+            "t",
+            0,
+            PartitionKey {
+                topic_id: [0; 16],
+                partition: 0,
+            },
+            vec![1],
+        );
         assert_eq!(
             p.check_sequence(&header(7, 0, 3, 1)),
             SequenceCheck::Refuse(codes::UNKNOWN_PRODUCER_ID)
@@ -290,7 +450,15 @@ mod tests {
 
     #[test]
     fn epochs_answer_offset_for_leader_epoch() {
-        let mut p = Partition::new("t", 0);
+        let mut p = Partition::new(
+            "t",
+            0,
+            PartitionKey {
+                topic_id: [0; 16],
+                partition: 0,
+            },
+            vec![1],
+        );
         p.note_epoch(1, 0);
         p.note_epoch(3, 10);
         p.next_offset = 15;

@@ -11,7 +11,7 @@ use crate::protocol::records::{batches, BatchHeader};
 use crate::raft::{StorageCompletion, StorageRequest};
 use crate::storage::{
     read_state_file, write_state_file, Disk, LogConfig, LogError, PartitionRecovery,
-    PartitionStore, ReadResult, StoreError,
+    PartitionStore, RaftStore, ReadResult, StoreError,
 };
 use std::collections::BTreeMap;
 
@@ -20,11 +20,32 @@ pub const MAX_TIMESTAMP: i64 = -3;
 
 /// Where the catalogue lives, relative to the data directory.
 pub const CATALOGUE_FILE: &str = "catalogue";
+/// Where a voter keeps the metadata log, relative to the data directory.
+pub const METADATA_DIR: &str = "metadata";
+
+/// What a storage job is for. Jobs for one target are performed in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StorageTarget {
+    /// The broker's own files (the catalogue).
+    Broker,
+    /// The metadata group's log (voters).
+    Metadata,
+    Partition(PartitionId),
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StorageJob {
-    /// Open (creating or recovering) a partition's store in `dir`.
-    Open { dir: String, cfg: LogConfig },
+    /// Open (creating or recovering) a partition's store in `dir`. A single voter's whole
+    /// log is committed; a replicated partition's recovery stops at its commit point.
+    Open {
+        dir: String,
+        cfg: LogConfig,
+        single_voter: bool,
+    },
+    /// Open (creating or recovering) the metadata group's log.
+    OpenMetadata,
+    /// Persist a replicated partition's commit point (a lower bound of its commit index).
+    SaveCommit(crate::ids::LogIndex),
     /// A request from the partition's Raft group.
     Raft(StorageRequest),
     /// Read whole batches from `from`, about `max_bytes` (at least one batch).
@@ -40,12 +61,15 @@ pub enum StorageJob {
     Housekeeping,
     /// Remove the partition's files.
     Delete,
-    /// Persist the catalogue (target: `None`).
+    /// Persist the catalogue (target: `Broker`).
     SaveCatalogue(Vec<u8>),
 }
 
 #[derive(Debug)]
 pub enum StorageDone {
+    MetadataOpened {
+        recovered: crate::raft::Recovered,
+    },
     Opened {
         recovery: PartitionRecovery,
         /// Headers of the idempotent batches on disk, in offset order.
@@ -65,6 +89,7 @@ pub enum StorageDone {
     },
     Deleted,
     CatalogueSaved,
+    CommitSaved,
 }
 
 /// Why a read returned no data.
@@ -80,6 +105,7 @@ pub enum ReadError {
 pub struct BrokerStorage {
     data_dir: String,
     stores: BTreeMap<PartitionId, PartitionStore>,
+    metadata: Option<RaftStore>,
     /// For exact timestamp lookups inside compressed batches; without one, a lookup that lands
     /// in a compressed batch answers with the batch's first offset.
     decompressor: Option<Box<dyn Decompressor>>,
@@ -99,6 +125,7 @@ impl BrokerStorage {
         BrokerStorage {
             data_dir: data_dir.trim_end_matches('/').to_string(),
             stores: BTreeMap::new(),
+            metadata: None,
             decompressor: None,
         }
     }
@@ -118,25 +145,42 @@ impl BrokerStorage {
     pub fn execute(
         &mut self,
         disk: &mut dyn Disk,
-        target: Option<PartitionId>,
+        target: StorageTarget,
         job: StorageJob,
         now_wall_ms: i64,
     ) -> Result<StorageDone, StoreError> {
-        let missing = || StoreError::Invalid(format!("no open store for partition {target:?}"));
+        let missing = || StoreError::Invalid(format!("no open store for {target:?}"));
+        if target == StorageTarget::Metadata {
+            return self.execute_metadata(disk, job, now_wall_ms);
+        }
+        let id = match target {
+            StorageTarget::Partition(id) => Some(id),
+            _ => None,
+        };
         Ok(match job {
             StorageJob::SaveCatalogue(bytes) => {
                 write_state_file(disk, &format!("{}/{CATALOGUE_FILE}", self.data_dir), &bytes)?;
                 StorageDone::CatalogueSaved
             }
-            StorageJob::Open { dir, cfg } => {
-                let id = target.ok_or_else(missing)?;
+            StorageJob::OpenMetadata => return Err(missing()),
+            StorageJob::SaveCommit(commit) => {
+                let store = self.store(id).ok_or_else(missing)?;
+                store.save_commit(disk, commit)?;
+                StorageDone::CommitSaved
+            }
+            StorageJob::Open {
+                dir,
+                cfg,
+                single_voter,
+            } => {
+                let id = id.ok_or_else(missing)?;
                 let mut batches = Vec::new();
                 let (store, recovery) = PartitionStore::open(
                     disk,
                     &format!("{}/{dir}", self.data_dir),
                     cfg,
                     now_wall_ms,
-                    true, // partitions are single-voter groups
+                    single_voter,
                     // Only idempotent batches matter after start-up (producer state).
                     &mut |h| {
                         if h.is_idempotent() {
@@ -148,7 +192,7 @@ impl BrokerStorage {
                 StorageDone::Opened { recovery, batches }
             }
             StorageJob::Raft(req) => {
-                let store = self.store(target).ok_or_else(missing)?;
+                let store = self.store(id).ok_or_else(missing)?;
                 StorageDone::Raft(store.execute(disk, req, now_wall_ms)?)
             }
             StorageJob::Read {
@@ -156,7 +200,7 @@ impl BrokerStorage {
                 from,
                 max_bytes,
             } => {
-                let store = self.store(target).ok_or_else(missing)?;
+                let store = self.store(id).ok_or_else(missing)?;
                 StorageDone::Read {
                     token,
                     result: store.read(disk, from, max_bytes).map_err(|e| match e {
@@ -167,7 +211,7 @@ impl BrokerStorage {
             }
             StorageJob::OffsetForTimestamp { token, ts } => {
                 let decompressor = self.decompressor.as_deref();
-                let store = target
+                let store = id
                     .and_then(|id| self.stores.get_mut(&id))
                     .ok_or_else(missing)?;
                 StorageDone::OffsetForTimestamp {
@@ -176,19 +220,45 @@ impl BrokerStorage {
                 }
             }
             StorageJob::Housekeeping => {
-                let store = self.store(target).ok_or_else(missing)?;
+                let store = self.store(id).ok_or_else(missing)?;
                 StorageDone::Housekeeping {
                     log_start: store.housekeeping(disk, now_wall_ms)?,
                 }
             }
             StorageJob::Delete => {
-                let id = target.ok_or_else(missing)?;
+                let id = id.ok_or_else(missing)?;
                 if let Some(store) = self.stores.remove(&id) {
                     remove_tree(disk, store.dir())?;
                 }
                 StorageDone::Deleted
             }
         })
+    }
+
+    fn execute_metadata(
+        &mut self,
+        disk: &mut dyn Disk,
+        job: StorageJob,
+        now_wall_ms: i64,
+    ) -> Result<StorageDone, StoreError> {
+        match job {
+            StorageJob::OpenMetadata => {
+                let dir = format!("{}/{METADATA_DIR}", self.data_dir);
+                let (store, recovered, _report) =
+                    RaftStore::open(disk, &dir, LogConfig::default(), now_wall_ms)?;
+                self.metadata = Some(store);
+                Ok(StorageDone::MetadataOpened { recovered })
+            }
+            StorageJob::Raft(req) => {
+                let store = self.metadata.as_mut().ok_or_else(|| {
+                    StoreError::Invalid("the metadata log is not open".to_string())
+                })?;
+                Ok(StorageDone::Raft(store.execute(disk, req, now_wall_ms)?))
+            }
+            other => Err(StoreError::Invalid(format!(
+                "{other:?} is not a metadata job"
+            ))),
+        }
     }
 
     /// Makes every partition's appended data durable (for a clean shutdown).
@@ -199,8 +269,8 @@ impl BrokerStorage {
         Ok(())
     }
 
-    fn store(&mut self, target: Option<PartitionId>) -> Option<&mut PartitionStore> {
-        target.and_then(|id| self.stores.get_mut(&id))
+    fn store(&mut self, id: Option<PartitionId>) -> Option<&mut PartitionStore> {
+        id.and_then(|id| self.stores.get_mut(&id))
     }
 }
 

@@ -14,10 +14,22 @@ use crate::protocol::{decode_response, encode_request, ApiKey, RequestHeader};
 use crate::storage::mem::MemDisk;
 use crate::time::Instant;
 
-struct Harness {
-    broker: Broker,
+/// One broker with its disk. `broker` is `None` while the node is down.
+struct Node {
+    broker: Option<Broker>,
     storage: BrokerStorage,
     disk: MemDisk,
+    jobs: VecDeque<(StorageTarget, StorageJob)>,
+}
+
+struct Harness {
+    nodes: Vec<Node>,
+    /// Client requests go to this node.
+    target: usize,
+    /// Nodes cut off from every peer (clients still reach them).
+    isolated: Vec<usize>,
+    /// Peer messages in flight: (to node index, bytes).
+    wire: VecDeque<(usize, Vec<u8>)>,
     now: Now,
     /// Responses per connection, in arrival order.
     responses: BTreeMap<ConnId, VecDeque<Vec<u8>>>,
@@ -25,86 +37,190 @@ struct Harness {
     correlation: i32,
 }
 
+fn node_config(id: i32, voters: &[i32]) -> BrokerConfig {
+    let mut cfg = BrokerConfig::new(id, "127.0.0.1", 9090 + id);
+    cfg.voters = voters.to_vec();
+    cfg.peer_addr = format!("127.0.0.1:{}", 9190 + id);
+    cfg
+}
+
 impl Harness {
     fn new() -> Harness {
         Harness::boot(MemDisk::default(), 1)
     }
 
-    fn boot(mut disk: MemDisk, seed: u64) -> Harness {
-        let storage = BrokerStorage::new("data");
-        let catalogue = storage.load_catalogue(&mut disk).unwrap();
+    fn boot(disk: MemDisk, seed: u64) -> Harness {
+        Harness::with_nodes(vec![disk], seed)
+    }
+
+    /// A cluster of `n` brokers (ids 1..=n, all metadata voters).
+    fn cluster(n: usize, seed: u64) -> Harness {
+        Harness::with_nodes((0..n).map(|_| MemDisk::default()).collect(), seed)
+    }
+
+    fn with_nodes(disks: Vec<MemDisk>, seed: u64) -> Harness {
         let now = Now::at(Instant::from_nanos(1_000_000), 1_700_000_000_000);
-        let broker = Broker::new(
-            BrokerConfig::new(1, "127.0.0.1", 9092),
-            catalogue.as_deref(),
-            DetRng::new(seed),
-            now,
-        )
-        .unwrap();
         let mut h = Harness {
-            broker,
-            storage,
-            disk,
+            nodes: disks
+                .into_iter()
+                .map(|disk| Node {
+                    broker: None,
+                    storage: BrokerStorage::new("data"),
+                    disk,
+                    jobs: VecDeque::new(),
+                })
+                .collect(),
+            target: 0,
+            isolated: Vec::new(),
+            wire: VecDeque::new(),
             now,
             responses: BTreeMap::new(),
             closed: Vec::new(),
             correlation: 0,
         };
+        for i in 0..h.nodes.len() {
+            h.start(i, seed);
+        }
         h.settle();
         h
     }
 
-    /// Drains outputs, performing storage jobs, until nothing is left.
-    fn settle(&mut self) {
-        let mut jobs = VecDeque::new();
-        loop {
-            while let Some(out) = self.broker.poll_output() {
-                match out {
-                    Output::Response { conn, frame, .. } => {
-                        if !frame.is_empty() {
-                            self.responses.entry(conn).or_default().push_back(frame)
-                        }
-                    }
-                    Output::Close { conn, .. } => self.closed.push(conn),
-                    Output::Storage { target, job } => jobs.push_back((target, job)),
-                    Output::Event(_) => {}
-                }
-            }
-            let Some((target, job)) = jobs.pop_front() else {
-                break;
-            };
-            let done = self
-                .storage
-                .execute(&mut self.disk, target, job, self.now.wall_ms)
-                .unwrap();
-            self.broker.handle_input(Input::Storage {
-                now: self.now,
-                target,
-                done,
-            });
+    fn voters(&self) -> Vec<i32> {
+        if self.nodes.len() == 1 {
+            Vec::new()
+        } else {
+            (1..=self.nodes.len() as i32).collect()
         }
     }
 
-    /// Advances virtual time to the broker's next deadline (bounded) and delivers it.
+    /// Starts (or restarts) node `i` from what its disk holds.
+    fn start(&mut self, i: usize, seed: u64) {
+        let voters = self.voters();
+        let node = &mut self.nodes[i];
+        node.storage = BrokerStorage::new("data");
+        node.jobs.clear();
+        let catalogue = node.storage.load_catalogue(&mut node.disk).unwrap();
+        let broker = Broker::new(
+            node_config(i as i32 + 1, &voters),
+            catalogue.as_deref(),
+            DetRng::new(seed * 100 + i as u64),
+            self.now,
+        )
+        .unwrap();
+        node.broker = Some(broker);
+    }
+
+    /// Stops node `i` (its in-memory disk keeps everything written: a clean crash).
+    fn stop(&mut self, i: usize) {
+        self.nodes[i].broker = None;
+        self.nodes[i].jobs.clear();
+    }
+
+    fn broker(&self) -> &Broker {
+        self.nodes[self.target]
+            .broker
+            .as_ref()
+            .expect("target node is up")
+    }
+
+    /// Delivers one input to node `i` (if up).
+    fn input(&mut self, i: usize, input: Input) {
+        if let Some(b) = self.nodes[i].broker.as_mut() {
+            b.handle_input(input);
+        }
+    }
+
+    /// Drains outputs, performing storage jobs and delivering peer messages, until nothing is
+    /// left.
+    fn settle(&mut self) {
+        loop {
+            for i in 0..self.nodes.len() {
+                let node = &mut self.nodes[i];
+                let Some(b) = node.broker.as_mut() else {
+                    continue;
+                };
+                while let Some(out) = b.poll_output() {
+                    match out {
+                        Output::Response { conn, frame, .. } => {
+                            if !frame.is_empty() {
+                                self.responses.entry(conn).or_default().push_back(frame)
+                            }
+                        }
+                        Output::Close { conn, .. } => self.closed.push(conn),
+                        Output::Storage { target, job } => node.jobs.push_back((target, job)),
+                        Output::Peer { to, bytes } => {
+                            let to = to as usize - 1;
+                            if !self.isolated.contains(&i) && !self.isolated.contains(&to) {
+                                self.wire.push_back((to, bytes));
+                            }
+                        }
+                        Output::Event(_) | Output::PeerAddresses(_) => {}
+                    }
+                }
+            }
+            if let Some(i) = (0..self.nodes.len()).find(|&i| !self.nodes[i].jobs.is_empty()) {
+                let node = &mut self.nodes[i];
+                let (target, job) = node.jobs.pop_front().expect("non-empty");
+                let done = node
+                    .storage
+                    .execute(&mut node.disk, target, job, self.now.wall_ms)
+                    .unwrap();
+                let now = self.now;
+                self.input(i, Input::Storage { now, target, done });
+                continue;
+            }
+            let Some((to, bytes)) = self.wire.pop_front() else {
+                break;
+            };
+            let now = self.now;
+            self.input(
+                to,
+                Input::Peer {
+                    now,
+                    bytes: Bytes::from(bytes),
+                },
+            );
+        }
+    }
+
+    /// Advances virtual time to the next deadline of any node (bounded) and delivers it.
     fn advance(&mut self, max: Duration) {
         let limit = self.now.mono + max;
         let at = self
-            .broker
-            .poll_timeout()
+            .nodes
+            .iter()
+            .filter_map(|n| n.broker.as_ref().and_then(Broker::poll_timeout))
+            .min()
             .map_or(limit, |d| d.min(limit))
             .max(self.now.mono);
         self.now = Now::at(
             at,
             self.now.wall_ms + (at.as_nanos() - self.now.mono.as_nanos()) as i64 / 1_000_000,
         );
-        self.broker.handle_input(Input::Timeout(self.now));
+        for i in 0..self.nodes.len() {
+            let now = self.now;
+            self.input(i, Input::Timeout(now));
+        }
         self.settle();
+    }
+
+    /// Runs time forward by `d`.
+    fn run_for(&mut self, d: Duration) {
+        let end = self.now.mono + d;
+        while self.now.mono < end {
+            self.advance(end.saturating_since(self.now.mono));
+        }
     }
 
     /// Runs timers until every partition has elected itself.
     fn until_ready(&mut self) {
-        for _ in 0..100 {
-            if self.broker.all_partitions_ready() {
+        for _ in 0..1000 {
+            let ready = self
+                .nodes
+                .iter()
+                .filter_map(|n| n.broker.as_ref())
+                .all(Broker::all_partitions_ready);
+            if ready {
                 return;
             }
             self.advance(Duration::from_millis(50));
@@ -121,11 +237,15 @@ impl Harness {
             client_id: Some("test".into()),
         };
         let frame = encode_request(&header, &request);
-        self.broker.handle_input(Input::Request {
-            now: self.now,
-            conn,
-            frame: Bytes::from(frame[4..].to_vec()),
-        });
+        let now = self.now;
+        self.input(
+            self.target,
+            Input::Request {
+                now,
+                conn,
+                frame: Bytes::from(frame[4..].to_vec()),
+            },
+        );
         self.settle();
         self.correlation
     }
@@ -138,17 +258,35 @@ impl Harness {
     fn call(&mut self, version: i16, request: Request) -> Response {
         let api = request.api_key();
         self.send(1, version, request);
-        self.take(1, api, version).expect("an immediate response")
+        // In a cluster an answer may wait on other brokers' timers (a forwarded change is
+        // answered once this broker has applied it); a lone broker answers at once.
+        for _ in 0..500 {
+            if let Some(r) = self.take(1, api, version) {
+                return r;
+            }
+            self.advance(Duration::from_millis(10));
+        }
+        panic!("no response within 5 s of simulated time")
     }
 
     fn create_topic(&mut self, name: &str, partitions: i32, configs: &[(&str, &str)]) -> i16 {
+        self.create_topic_rf(name, partitions, 1, configs)
+    }
+
+    fn create_topic_rf(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: &[(&str, &str)],
+    ) -> i16 {
         let r = self.call(
             5,
             Request::CreateTopics(CreateTopicsRequest {
                 topics: vec![CreatableTopic {
                     name: name.into(),
                     num_partitions: partitions,
-                    replication_factor: 1,
+                    replication_factor,
                     configs: configs
                         .iter()
                         .map(|(k, v)| CreatableTopicConfig {
@@ -368,11 +506,15 @@ fn client_mistakes_get_kafka_error_codes() {
     // Nothing of the refused batches is readable.
     assert_eq!(values(&h.fetch("t", 0, 0)), vec![]);
     // A frame that does not decode closes the connection.
-    h.broker.handle_input(Input::Request {
-        now: h.now,
-        conn: 9,
-        frame: Bytes::from_static(&[0, 0, 0]),
-    });
+    h.nodes[0]
+        .broker
+        .as_mut()
+        .unwrap()
+        .handle_input(Input::Request {
+            now: h.now,
+            conn: 9,
+            frame: Bytes::from_static(&[0, 0, 0]),
+        });
     h.settle();
     assert_eq!(h.closed, vec![9]);
 }
@@ -411,7 +553,7 @@ fn idempotent_retries_are_answered_with_the_original_offsets_even_after_restart(
         (codes::NONE, 2)
     );
 
-    let mut h = Harness::boot(std::mem::take(&mut h.disk), 2);
+    let mut h = Harness::boot(std::mem::take(&mut h.nodes[0].disk), 2);
     h.until_ready();
     // After the restart the retry still maps to its first offsets, and offsets stay dense.
     assert_eq!(
@@ -508,12 +650,12 @@ fn topics_survive_restart_and_deleted_topics_are_gone() {
         panic!()
     };
     assert_eq!(d.responses[0].error_code, codes::NONE);
-    let mut h = Harness::boot(std::mem::take(&mut h.disk), 3);
+    let mut h = Harness::boot(std::mem::take(&mut h.nodes[0].disk), 3);
     h.until_ready();
-    let names: Vec<&String> = h.broker.catalogue().topics.keys().collect();
+    let names: Vec<&String> = h.broker().catalogue().topics.keys().collect();
     assert_eq!(names, vec!["keep"]);
     assert_eq!(
-        h.broker.catalogue().topics["keep"].config.retention_ms,
+        h.broker().catalogue().topics["keep"].config.retention_ms,
         1000
     );
     assert_eq!(values(&h.fetch("keep", 2, 0)), vec![(0, "v".into())]);
@@ -522,7 +664,7 @@ fn topics_survive_restart_and_deleted_topics_are_gone() {
         codes::UNKNOWN_TOPIC_OR_PARTITION
     );
     assert!(
-        !h.disk.files.keys().any(|f| f.contains("/drop-")),
+        !h.nodes[0].disk.files.keys().any(|f| f.contains("/drop-")),
         "the deleted topic's files are removed"
     );
 }
@@ -579,11 +721,286 @@ fn retention_by_size_moves_the_log_start_and_old_offsets_go_out_of_range() {
     assert_eq!(p.log_start_offset, start);
     assert_eq!(values(&p).first().map(|v| v.0), Some(start));
     // The log start survives a restart.
-    let mut h = Harness::boot(std::mem::take(&mut h.disk), 4);
+    let mut h = Harness::boot(std::mem::take(&mut h.nodes[0].disk), 4);
     h.until_ready();
     assert_eq!(h.list_offset("r", 0, -2), (codes::NONE, start));
     assert_eq!(
         h.produce("r", 0, -1, batch(&["after"], 0)),
         (codes::NONE, 60)
     );
+}
+
+// ----- clusters -----
+
+impl Harness {
+    /// Runs until the cluster has a controller every broker knows and every broker is
+    /// registered.
+    fn until_cluster_formed(&mut self) {
+        for _ in 0..2000 {
+            let up: Vec<&Broker> = self
+                .nodes
+                .iter()
+                .filter_map(|n| n.broker.as_ref())
+                .collect();
+            let controller = up[0].controller();
+            let formed = controller.is_some()
+                && up.iter().all(|b| {
+                    b.controller() == controller && b.catalogue().live_brokers().len() == up.len()
+                });
+            if formed {
+                return;
+            }
+            self.advance(Duration::from_millis(20));
+        }
+        panic!("the cluster never formed");
+    }
+
+    /// The node leading `topic`-`partition` and serving clients, if any.
+    fn serving_leader(&self, topic: &str, partition: u32) -> Option<usize> {
+        (0..self.nodes.len()).find(|&i| {
+            self.nodes[i].broker.as_ref().is_some_and(|b| {
+                b.partitions()
+                    .any(|p| p.topic == topic && p.index == partition && p.is_serving())
+            })
+        })
+    }
+
+    /// Runs (bounded) until `topic`-`partition` has a serving leader; makes it the target.
+    fn until_leader(&mut self, topic: &str, partition: u32) -> usize {
+        for _ in 0..2000 {
+            if let Some(i) = self.serving_leader(topic, partition) {
+                self.target = i;
+                return i;
+            }
+            self.advance(Duration::from_millis(10));
+        }
+        panic!("{topic}-{partition} never got a leader");
+    }
+}
+
+#[test]
+fn a_three_broker_cluster_replicates_and_keeps_acknowledged_records_across_failover() {
+    let mut h = Harness::cluster(3, 7);
+    h.until_cluster_formed();
+    assert_eq!(h.create_topic_rf("orders", 3, 3, &[]), codes::NONE);
+    h.until_ready();
+    let first = h.until_leader("orders", 0);
+    for (k, v) in ["a", "b", "c"].iter().enumerate() {
+        let (err, base) = h.produce("orders", 0, -1, batch(&[v], 0));
+        assert_eq!((err, base), (codes::NONE, k as i64));
+    }
+    // Every replica has the records once they are committed.
+    h.run_for(Duration::from_millis(200));
+    for n in &h.nodes {
+        let p = n
+            .broker
+            .as_ref()
+            .unwrap()
+            .partitions()
+            .find(|p| p.topic == "orders" && p.index == 0);
+        assert_eq!(p.unwrap().next_offset, 3, "a replica is missing records");
+    }
+    // The leader dies; another replica takes over with everything acknowledged.
+    h.stop(first);
+    let second = h.until_leader("orders", 0);
+    assert_ne!(first, second);
+    let (err, base) = h.produce("orders", 0, -1, batch(&["d"], 0));
+    assert_eq!((err, base), (codes::NONE, 3));
+    let got: Vec<String> = values(&h.fetch("orders", 0, 0))
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(got, ["a", "b", "c", "d"]);
+    // The old leader comes back as a follower and catches up.
+    h.start(first, 8);
+    h.run_for(Duration::from_secs(1));
+    let back = h.nodes[first].broker.as_ref().unwrap();
+    let p = back
+        .partitions()
+        .find(|p| p.topic == "orders" && p.index == 0)
+        .unwrap();
+    assert_eq!(p.next_offset, 4);
+}
+
+#[test]
+fn followers_answer_not_leader_and_metadata_names_the_leader() {
+    let mut h = Harness::cluster(3, 3);
+    h.until_cluster_formed();
+    assert_eq!(h.create_topic_rf("t", 1, 3, &[]), codes::NONE);
+    let leader = h.until_leader("t", 0);
+    let follower = (leader + 1) % 3;
+    h.target = follower;
+    let (err, _) = h.produce("t", 0, -1, batch(&["x"], 0));
+    assert_eq!(err, codes::NOT_LEADER_OR_FOLLOWER);
+    let Response::Metadata(m) = h.call(
+        12,
+        Request::Metadata(MetadataRequest {
+            topics: None,
+            ..Default::default()
+        }),
+    ) else {
+        panic!()
+    };
+    assert_eq!(m.brokers.len(), 3);
+    let p = &m.topics[0].partitions[0];
+    assert_eq!(p.leader_id, leader as i32 + 1);
+    assert_eq!(p.replica_nodes.len(), 3);
+    assert!(m.controller_id >= 1);
+}
+
+#[test]
+fn a_replication_factor_above_the_live_brokers_is_refused_clearly() {
+    let mut h = Harness::cluster(3, 4);
+    h.until_cluster_formed();
+    let Response::CreateTopics(r) = h.call(
+        5,
+        Request::CreateTopics(CreateTopicsRequest {
+            topics: vec![CreatableTopic {
+                name: "big".into(),
+                num_partitions: 1,
+                replication_factor: 4,
+                ..Default::default()
+            }],
+            timeout_ms: 1000,
+            ..Default::default()
+        }),
+    ) else {
+        panic!()
+    };
+    assert_eq!(r.topics[0].error_code, codes::INVALID_REPLICATION_FACTOR);
+    let message = r.topics[0].error_message.clone().unwrap();
+    assert!(
+        message.contains("larger than the 3 live brokers"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_idempotent_retry_after_failover_is_deduplicated_by_the_new_leader() {
+    let mut h = Harness::cluster(3, 11);
+    h.until_cluster_formed();
+    assert_eq!(h.create_topic_rf("t", 1, 3, &[]), codes::NONE);
+    let first = h.until_leader("t", 0);
+    let b = idempotent_batch(4000, 0, 0, &["once"]);
+    assert_eq!(h.produce("t", 0, -1, b.clone()), (codes::NONE, 0));
+    h.run_for(Duration::from_millis(100));
+    h.stop(first);
+    h.until_leader("t", 0);
+    // The producer never saw the answer and retries the same batch.
+    assert_eq!(h.produce("t", 0, -1, b), (codes::NONE, 0));
+    let got = values(&h.fetch("t", 0, 0));
+    assert_eq!(got, [(0, "once".to_string())]);
+}
+
+#[test]
+fn leadership_returns_to_the_preferred_replica_after_it_comes_back() {
+    let mut h = Harness::cluster(3, 5);
+    h.until_cluster_formed();
+    assert_eq!(h.create_topic_rf("t", 3, 3, &[]), codes::NONE);
+    h.until_ready();
+    // Within a few balance intervals every partition is led by its preferred replica, so
+    // leadership is spread over all three brokers.
+    h.run_for(Duration::from_secs(8));
+    let preferred =
+        |h: &Harness, p: u32| h.broker().catalogue().topics["t"].replicas[p as usize][0];
+    let mut leaders = Vec::new();
+    for p in 0..3 {
+        let l = h.until_leader("t", p) as i32 + 1;
+        assert_eq!(
+            l,
+            preferred(&h, p),
+            "partition {p} not led by its preferred replica"
+        );
+        leaders.push(l);
+    }
+    leaders.sort_unstable();
+    assert_eq!(leaders, [1, 2, 3]);
+    // Partition 0's leader dies; another takes over; when it returns, it leads again.
+    let l0 = h.until_leader("t", 0);
+    h.stop(l0);
+    let other = h.until_leader("t", 0);
+    assert_ne!(other, l0);
+    h.start(l0, 6);
+    h.run_for(Duration::from_secs(8));
+    assert_eq!(h.until_leader("t", 0), l0);
+}
+
+/// Regression (found by the real-process chaos test: librdkafka's idempotent producer got
+/// OUT_OF_ORDER_SEQUENCE_NUMBER from a new leader). A follower accounted entries from its
+/// commit index on, so entries that arrived in the same append that told it they were
+/// committed (a lagging follower catching up) were never accounted: no offsets, no producer
+/// state. Once it led, it refused the producer's next sequence.
+#[test]
+fn a_follower_catching_up_in_one_append_accounts_every_entry() {
+    let mut h = Harness::cluster(3, 21);
+    h.until_cluster_formed();
+    assert_eq!(h.create_topic_rf("t", 1, 3, &[]), codes::NONE);
+    let leader = h.until_leader("t", 0);
+    let lagging = (leader + 1) % 3;
+    h.isolated = vec![lagging];
+    for seq in 0..3 {
+        let b = idempotent_batch(4000, 0, seq, &["v"]);
+        assert_eq!(h.produce("t", 0, -1, b), (codes::NONE, i64::from(seq)));
+    }
+    h.isolated.clear();
+    h.run_for(Duration::from_secs(1));
+    let p = h.nodes[lagging]
+        .broker
+        .as_ref()
+        .unwrap()
+        .partitions()
+        .find(|p| p.topic == "t")
+        .unwrap();
+    assert_eq!((p.next_offset, p.high_watermark), (3, 3));
+    // The caught-up follower takes over and accepts the producer's next sequence.
+    let other = 3 - leader - lagging;
+    h.stop(leader);
+    h.stop(other);
+    h.start(other, 22);
+    let new_leader = h.until_leader("t", 0);
+    assert_ne!(new_leader, leader);
+    let b = idempotent_batch(4000, 0, 3, &["next"]);
+    assert_eq!(h.produce("t", 0, -1, b), (codes::NONE, 3));
+}
+
+/// An idempotent producer that retries each batch until it is acknowledged, while the leader
+/// is stopped and the previously stopped broker restarted every few batches: every batch is
+/// acknowledged once, in order, and never refused as out of order.
+#[test]
+fn idempotent_sequences_survive_rolling_leader_restarts() {
+    let mut h = Harness::cluster(3, 31);
+    h.until_cluster_formed();
+    assert_eq!(h.create_topic_rf("t", 1, 3, &[]), codes::NONE);
+    h.until_leader("t", 0);
+    let mut down: Option<usize> = None;
+    let mut offsets = Vec::new();
+    for seq in 0..120 {
+        let b = idempotent_batch(5000, 0, seq, &["v"]);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            assert!(attempts < 50, "batch {seq} never acknowledged");
+            h.until_leader("t", 0);
+            let (err, base) = h.produce("t", 0, -1, b.clone());
+            match err {
+                codes::NONE => {
+                    offsets.push(base);
+                    break;
+                }
+                codes::NOT_LEADER_OR_FOLLOWER | codes::REQUEST_TIMED_OUT => {
+                    h.advance(Duration::from_millis(20))
+                }
+                other => panic!("batch {seq}: error {other}"),
+            }
+        }
+        if seq % 15 == 14 {
+            if let Some(d) = down.take() {
+                h.start(d, 40 + seq as u64);
+            }
+            let l = h.until_leader("t", 0);
+            h.stop(l);
+            down = Some(l);
+        }
+    }
+    assert_eq!(offsets, (0..120).collect::<Vec<i64>>());
 }

@@ -1,22 +1,22 @@
-//! The topic catalogue: names, ids, partition counts and per-topic configs, plus the counters
-//! that must survive a restart (the next producer id). Persisted as one checksummed state file,
-//! rewritten atomically on every change. (The replicated metadata log replaces this file when
-//! brokers form a cluster.)
+//! The catalogue: the metadata image every broker holds (topics with their ids, replica
+//! assignment and configs; registered brokers; the producer-id cursor), as of a metadata log
+//! index. The metadata log (see `metadata`) is the source of truth; this is its applied state,
+//! persisted as one checksummed state file so a broker knows the cluster at start-up.
 
 use crate::protocol::codes;
 use crate::protocol::wire::Uuid;
-use crate::protocol::{Reader, Writer};
+use crate::protocol::Reader;
 use crate::storage::LogConfig;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Kafka's limit on topic name length.
 const MAX_TOPIC_NAME: usize = 249;
 /// Kafka's default max.message.bytes.
 pub const DEFAULT_MAX_MESSAGE_BYTES: i64 = 1_048_588;
-const STATE_VERSION: i16 = 1;
 
 /// Per-topic settings a client may set (Kafka's names), with their values.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicConfig {
     pub retention_ms: i64,
     pub retention_bytes: i64,
@@ -113,15 +113,20 @@ impl TopicConfig {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Topic {
     pub name: String,
     pub id: Uuid,
-    pub partitions: u32,
+    /// The replicas of each partition, preferred leader first.
+    pub replicas: Vec<Vec<i32>>,
     pub config: TopicConfig,
 }
 
 impl Topic {
+    pub fn partition_count(&self) -> u32 {
+        self.replicas.len() as u32
+    }
+
     /// Where partition `index` keeps its files, relative to the data directory. The topic id
     /// keeps a deleted and re-created topic's files apart.
     pub fn partition_dir(&self, index: u32) -> String {
@@ -130,12 +135,30 @@ impl Topic {
     }
 }
 
-/// Everything the broker persists outside partition logs.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// A broker as the metadata log knows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerInfo {
+    /// Changes when the broker restarts.
+    pub incarnation: u64,
+    pub host: String,
+    pub port: i32,
+    pub peer_addr: String,
+    /// Missed its heartbeats: not given new replicas, not listed to clients.
+    pub fenced: bool,
+}
+
+/// The metadata image: everything the metadata log says, applied up to `applied`. Every broker
+/// holds one and persists it (voters to restart faster, the others to know the cluster before
+/// they reach the controller).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Catalogue {
     pub cluster_id: String,
     pub topics: BTreeMap<String, Topic>,
+    pub brokers: BTreeMap<i32, BrokerInfo>,
+    /// The first producer id not yet handed out.
     pub next_producer_id: i64,
+    /// The last metadata log index reflected here.
+    pub applied: u64,
 }
 
 /// Checks a topic name against Kafka's rules.
@@ -163,77 +186,94 @@ pub fn validate_topic_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Marks the current catalogue file format (bincode after the marker); a file without it is
+/// the single-node format of earlier versions, still read.
+const FILE_MAGIC: &[u8; 4] = b"SLC2";
+
 impl Catalogue {
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::new();
-        w.i16(STATE_VERSION);
-        w.string(true, &self.cluster_id);
-        w.i64(self.next_producer_id);
-        w.unsigned_varint(self.topics.len() as u32);
-        for t in self.topics.values() {
-            w.string(true, &t.name);
-            w.uuid(t.id);
-            w.u32(t.partitions);
-            let c = &t.config;
-            for v in [
-                c.retention_ms,
-                c.retention_bytes,
-                c.segment_bytes,
-                c.segment_ms,
-                c.max_message_bytes,
-            ] {
-                w.i64(v);
-            }
-            w.unsigned_varint(c.explicit.len() as u32);
-            for n in &c.explicit {
-                w.string(true, n);
-            }
-        }
-        w.into_inner()
+        let mut out = FILE_MAGIC.to_vec();
+        let body = bincode::serde::encode_to_vec(self, bincode::config::standard())
+            .expect("the catalogue always encodes");
+        out.extend_from_slice(&body);
+        out
     }
 
-    pub fn decode(bytes: &[u8], base: &LogConfig) -> Result<Catalogue, String> {
-        let mut r = Reader::new(bytes);
-        let err = |e: crate::protocol::DecodeError| format!("catalogue: {e}");
-        let version = r.i16().map_err(err)?;
-        if version != STATE_VERSION {
-            return Err(format!("catalogue: unknown version {version}"));
-        }
-        let cluster_id = r.string(true).map_err(err)?;
-        let next_producer_id = r.i64().map_err(err)?;
-        let n = r.unsigned_varint().map_err(err)?;
-        let mut topics = BTreeMap::new();
-        for _ in 0..n {
-            let name = r.string(true).map_err(err)?;
-            let id = r.uuid().map_err(err)?;
-            let partitions = r.u32().map_err(err)?;
-            let mut config = TopicConfig::defaults(base);
-            config.retention_ms = r.i64().map_err(err)?;
-            config.retention_bytes = r.i64().map_err(err)?;
-            config.segment_bytes = r.i64().map_err(err)?;
-            config.segment_ms = r.i64().map_err(err)?;
-            config.max_message_bytes = r.i64().map_err(err)?;
-            let k = r.unsigned_varint().map_err(err)?;
-            for _ in 0..k.min(64) {
-                config.explicit.push(r.string(true).map_err(err)?);
+    /// Decodes a catalogue file. `node_id` owns every partition of a file written by a
+    /// single-node version (which had no replica assignment).
+    pub fn decode(bytes: &[u8], base: &LogConfig, node_id: i32) -> Result<Catalogue, String> {
+        if let Some(body) = bytes.strip_prefix(FILE_MAGIC) {
+            let cfg = bincode::config::standard().with_limit::<{ 1 << 30 }>();
+            let (c, used): (Catalogue, usize) = bincode::serde::decode_from_slice(body, cfg)
+                .map_err(|e| format!("catalogue: {e}"))?;
+            if used != body.len() {
+                return Err(format!("catalogue: {} trailing bytes", body.len() - used));
             }
-            topics.insert(
-                name.clone(),
-                Topic {
-                    name,
-                    id,
-                    partitions,
-                    config,
-                },
-            );
+            return Ok(c);
         }
-        r.finish().map_err(err)?;
-        Ok(Catalogue {
-            cluster_id,
-            topics,
-            next_producer_id,
-        })
+        decode_single_node(bytes, base, node_id)
     }
+
+    /// Live (unfenced) brokers, by id.
+    pub fn live_brokers(&self) -> Vec<i32> {
+        self.brokers
+            .iter()
+            .filter(|(_, b)| !b.fenced)
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
+    pub fn topic_by_id(&self, id: Uuid) -> Option<&Topic> {
+        self.topics.values().find(|t| t.id == id)
+    }
+}
+
+/// The catalogue file of single-node versions (format 1): topics without replica lists.
+fn decode_single_node(bytes: &[u8], base: &LogConfig, node_id: i32) -> Result<Catalogue, String> {
+    let mut r = Reader::new(bytes);
+    let err = |e: crate::protocol::DecodeError| format!("catalogue: {e}");
+    let version = r.i16().map_err(err)?;
+    if version != 1 {
+        return Err(format!("catalogue: unknown version {version}"));
+    }
+    let cluster_id = r.string(true).map_err(err)?;
+    let next_producer_id = r.i64().map_err(err)?;
+    let n = r.unsigned_varint().map_err(err)?;
+    let mut topics = BTreeMap::new();
+    for _ in 0..n {
+        let name = r.string(true).map_err(err)?;
+        let id = r.uuid().map_err(err)?;
+        let partitions = r.u32().map_err(err)?;
+        let mut config = TopicConfig::defaults(base);
+        config.retention_ms = r.i64().map_err(err)?;
+        config.retention_bytes = r.i64().map_err(err)?;
+        config.segment_bytes = r.i64().map_err(err)?;
+        config.segment_ms = r.i64().map_err(err)?;
+        config.max_message_bytes = r.i64().map_err(err)?;
+        let k = r.unsigned_varint().map_err(err)?;
+        for _ in 0..k.min(64) {
+            config.explicit.push(r.string(true).map_err(err)?);
+        }
+        let replicas = (0..partitions.min(100_000))
+            .map(|_| vec![node_id])
+            .collect();
+        topics.insert(
+            name.clone(),
+            Topic {
+                name,
+                id,
+                replicas,
+                config,
+            },
+        );
+    }
+    r.finish().map_err(err)?;
+    Ok(Catalogue {
+        cluster_id,
+        topics,
+        next_producer_id,
+        ..Catalogue::default()
+    })
 }
 
 #[cfg(test)]
@@ -255,11 +295,11 @@ mod tests {
             Topic {
                 name: "t".into(),
                 id: Uuid([7; 16]),
-                partitions: 3,
+                replicas: vec![vec![1, 2], vec![2, 3], vec![3, 1]],
                 config,
             },
         );
-        assert_eq!(Catalogue::decode(&c.encode(), &log).unwrap(), c);
+        assert_eq!(Catalogue::decode(&c.encode(), &log, 1).unwrap(), c);
     }
 
     #[test]

@@ -37,7 +37,9 @@ impl Version {
 }
 
 /// A topic id (Kafka's `uuid` type): 16 raw bytes, all zero meaning "no id".
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub struct Uuid(pub [u8; 16]);
 
 impl std::fmt::Debug for Uuid {

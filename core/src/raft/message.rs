@@ -5,7 +5,7 @@ use crate::ids::{LogIndex, Term};
 use bytes::Bytes;
 
 /// What an entry means to the Raft layer. Only `Normal` entries carry client data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EntryKind {
     /// Appended by a new leader so that it can commit entries of earlier terms (Raft §5.4.2).
     Noop,
@@ -13,7 +13,7 @@ pub enum EntryKind {
     Normal,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
     pub term: Term,
     pub kind: EntryKind,
@@ -39,13 +39,13 @@ impl Entry {
 }
 
 /// An index together with the term of the entry at that index.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct LogPosition {
     pub index: LogIndex,
     pub term: Term,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Message {
     /// "Would you vote for me in `term`?" Sent without changing the sender's own term (§9.6).
     PreVote {
@@ -80,7 +80,7 @@ pub enum Message {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Append {
     pub term: Term,
     pub prev: LogPosition,
@@ -88,7 +88,7 @@ pub struct Append {
     pub leader_commit: LogIndex,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AppendResult {
     /// Entries up to `match_index` are durable on the follower and equal to the leader's.
     Accepted { match_index: LogIndex },
