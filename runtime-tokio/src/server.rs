@@ -493,6 +493,24 @@ fn log_event(e: Event, seen: &mut Seen) {
         } => {
             info!(%topic, partition, offset, "retention removed old segments")
         }
+        Event::SequenceRefused {
+            topic,
+            partition,
+            producer_id,
+            epoch,
+            sequence,
+            code,
+            known,
+        } => warn!(
+            %topic,
+            partition,
+            producer_id,
+            epoch,
+            sequence,
+            code,
+            %known,
+            "refused an idempotent batch"
+        ),
         Event::Malformed { conn, reason } => {
             metrics.malformed.inc();
             warn!(conn, %reason, "malformed request");

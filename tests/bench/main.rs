@@ -114,6 +114,9 @@ struct Args {
     /// Partitions, for --create-topic.
     #[arg(long, default_value_t = 1)]
     partitions: i32,
+    /// Replication factor, for --create-topic.
+    #[arg(long, default_value_t = 1)]
+    replication_factor: i32,
     /// Producer acks.
     #[arg(long, value_enum, default_value = "all")]
     acks: Acks,
@@ -348,7 +351,11 @@ fn create_topic(args: &Args) -> Result<(), String> {
     let opts = AdminOptions::new()
         .request_timeout(Some(Duration::from_secs(10)))
         .operation_timeout(Some(Duration::from_secs(10)));
-    let topic = NewTopic::new(&args.topic, args.partitions, TopicReplication::Fixed(1));
+    let topic = NewTopic::new(
+        &args.topic,
+        args.partitions,
+        TopicReplication::Fixed(args.replication_factor),
+    );
     let results = block_on(
         admin.create_topics(std::slice::from_ref(&topic), &opts),
         Duration::from_secs(30),

@@ -303,6 +303,20 @@ impl Broker {
             let p = self.partitions.get(&id).expect("listed partition");
             match p.check_sequence(&h) {
                 SequenceCheck::Refuse(code) => {
+                    let known = p.producers.get(&h.producer_id).map_or_else(
+                        || "nothing".to_string(),
+                        |s| format!("epoch {} batches {:?}", s.epoch, s.recent),
+                    );
+                    self.outputs
+                        .push_back(super::Output::Event(super::Event::SequenceRefused {
+                            topic: p.topic.clone(),
+                            partition: p.index,
+                            producer_id: h.producer_id,
+                            epoch: h.producer_epoch,
+                            sequence: h.base_sequence,
+                            code,
+                            known,
+                        }));
                     // Earlier batches of this request were appended; report the first failure.
                     let resp = error_partition(
                         index,

@@ -815,8 +815,19 @@ impl Broker {
         if let Some(c) = self.meta.controller {
             return c;
         }
-        self.meta.probe = (self.meta.probe + 1) % self.meta.voters.len();
-        self.meta.voters[self.meta.probe]
+        // Ask the other voters in turn (this broker would have answered itself already).
+        let others: Vec<i32> = self
+            .meta
+            .voters
+            .iter()
+            .copied()
+            .filter(|&v| v != self.cfg.node_id)
+            .collect();
+        if others.is_empty() {
+            return self.cfg.node_id;
+        }
+        self.meta.probe = (self.meta.probe + 1) % others.len();
+        others[self.meta.probe]
     }
 
     pub(super) fn on_heartbeat_reply(&mut self, from: i32, reply: HeartbeatReply) {
@@ -927,6 +938,9 @@ impl Broker {
 
     /// Queues a peer message for `to`.
     pub(super) fn send_peer(&mut self, to: i32, body: PeerBody) {
+        if to == self.cfg.node_id {
+            return; // a lone voter before its election: nobody else to ask
+        }
         let bytes = Envelope::new(self.cfg.node_id, body).encode();
         self.outputs.push_back(Output::Peer { to, bytes });
     }

@@ -238,6 +238,18 @@ pub enum Event {
     MetadataError {
         reason: String,
     },
+    /// An idempotent batch was refused (out of order, unknown producer, fenced epoch): what
+    /// the partition knows of the producer, for the operator chasing a client's fatal error.
+    SequenceRefused {
+        topic: String,
+        partition: u32,
+        producer_id: i64,
+        epoch: i16,
+        sequence: i32,
+        code: i16,
+        /// The partition's recent batches of this producer: (first seq, last seq, offsets).
+        known: String,
+    },
     /// A peer sent bytes that do not decode (another version, or not a broker).
     PeerRejected {
         reason: String,
