@@ -53,28 +53,28 @@ wait_port() {
   done
 }
 
-# start NAME DATA ARGS...: one broker in the background; prints its client port.
+# start NAME DATA ARGS...: one broker in the background; sets PORT to its client port. (Not a
+# command substitution: the broker's pid must reach PIDS in this shell, for the cleanup.)
 start() {
   local name=$1 data=$2; shift 2
-  local port; port=$(free_port)
+  PORT=$(free_port)
   mkdir -p "$data"
-  "$SLUICE" broker --data-dir "$data" --listen "127.0.0.1:$port" --metrics-listen "" "$@" \
+  "$SLUICE" broker --data-dir "$data" --listen "127.0.0.1:$PORT" --metrics-listen "" "$@" \
     >"$WORK/$name.log" 2>&1 &
   PIDS+=($!)
-  wait_port "$port" "$!" "$name"
-  echo "$port"
+  wait_port "$PORT" "$!" "$name"
 }
 
 declare -A BOOT RF
-single=$(start single "$WORK/single" --peer-listen "127.0.0.1:$(free_port)")
-BOOT[single]="127.0.0.1:$single"; RF[single]=1
+start single "$WORK/single" --peer-listen "127.0.0.1:$(free_port)"
+BOOT[single]="127.0.0.1:$PORT"; RF[single]=1
 peers=($(free_port) $(free_port) $(free_port))
 voters="1=127.0.0.1:${peers[0]},2=127.0.0.1:${peers[1]},3=127.0.0.1:${peers[2]}"
 boots=()
 for i in 1 2 3; do
-  p=$(start "node$i" "$WORK/node$i" --node-id "$i" --peer-listen "127.0.0.1:${peers[$((i-1))]}" \
-    --voters "$voters")
-  boots+=("127.0.0.1:$p")
+  start "node$i" "$WORK/node$i" --node-id "$i" --peer-listen "127.0.0.1:${peers[$((i-1))]}" \
+    --voters "$voters"
+  boots+=("127.0.0.1:$PORT")
 done
 BOOT[cluster]=$(IFS=,; echo "${boots[*]}"); RF[cluster]=3
 log "single on ${BOOT[single]}; cluster on ${BOOT[cluster]}"
@@ -89,13 +89,26 @@ done
 RESULTS="$WORK/results.jsonl"
 : >"$RESULTS"
 
+# topic SIDE NAME: creates the topic and waits until its partition has a leader, so a run
+# measures steady state, not the first election.
+topic() {
+  local side=$1 name=$2 first=${BOOT[$1]%%,*}
+  "$SLUICE" topic create "$name" --partitions 1 --replication-factor "${RF[$side]}" \
+    --bootstrap "$first" >/dev/null
+  local deadline=$((SECONDS + 30))
+  until "$SLUICE" cluster status --bootstrap "$first" 2>/dev/null | grep -q " 0 without a leader"; do
+    ((SECONDS < deadline)) || { log "$side: $name has no leader"; exit 1; }
+    sleep 0.1  # a script, not a test: paces the probe; the deadline above bounds it
+  done
+}
+
 bench() {
-  local side=$1 label=$2; shift 2
+  local side=$1 label=$2 name=$3; shift 3
   log "$side: $label"
+  topic "$side" "$name"
   local out
-  out=$(timeout "$RUN_TIMEOUT" "$BENCH" "$@" --bootstrap "${BOOT[$side]}" \
-    --replication-factor "${RF[$side]}" --record-size 100 --partitions 1 --create-topic --json \
-    --timeout-s "$RUN_TIMEOUT") || {
+  out=$(timeout "$RUN_TIMEOUT" "$BENCH" "$@" --topic "$name" --bootstrap "${BOOT[$side]}" \
+    --record-size 100 --json --timeout-s "$RUN_TIMEOUT") || {
     log "$side: $label failed (exit $?)"; tail -n 20 "$WORK"/*.log >&2
     return 0
   }
@@ -116,7 +129,7 @@ PY
 
 for acks in all 1; do
   for side in single cluster; do
-    bench "$side" "acks=$acks" produce --topic "tput-acks-$acks" --records "$RECORDS" \
+    bench "$side" "acks=$acks" "tput-acks-$acks" produce --records "$RECORDS" \
       --acks "$acks" --linger-ms "$LINGER_MS"
   done
 done
@@ -124,7 +137,7 @@ for side in single cluster; do
   top=$(peak "$side" "acks=all")
   if ((top < 2)); then log "$side: no peak, skipping its latency run"; continue; fi
   half=$((top / 2))
-  bench "$side" "acks=all @50%" produce --topic "lat-acks-all" --records $((half * LAT_SECS)) \
+  bench "$side" "acks=all @50%" "lat-acks-all" produce --records $((half * LAT_SECS)) \
     --acks all --linger-ms 1 --rate "$half"
 done
 

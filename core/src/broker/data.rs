@@ -72,8 +72,9 @@ struct PendingList {
 pub(super) struct Waiting {
     produces: BTreeMap<u64, PendingProduce>,
     fetches: BTreeMap<u64, PendingFetch>,
-    /// Read token -> (fetch, slot).
-    reads: BTreeMap<u64, (u64, usize)>,
+    /// Read token -> (fetch, slot, offset the answer may serve up to: the high watermark when
+    /// the read was issued).
+    reads: BTreeMap<u64, (u64, usize, i64)>,
     lists: BTreeMap<u64, PendingList>,
     /// Lookup token -> (list, topic slot, partition slot, high watermark at the time).
     lookups: BTreeMap<u64, (u64, usize, usize, i64)>,
@@ -353,15 +354,19 @@ impl Broker {
                     });
                     let after = raft.last_index();
                     if after == before {
+                        // Refused: leadership is being handed over (the client must find the
+                        // new leader), or too many appends are pending (retry here).
+                        let handing_over = raft.is_transferring();
                         self.drain_raft(id);
-                        return (
-                            error_partition(
-                                index,
-                                codes::REQUEST_TIMED_OUT,
-                                Some("too many appends pending; retry".into()),
-                            ),
-                            wait,
-                        );
+                        let (code, message) = if handing_over {
+                            (
+                                codes::NOT_LEADER_OR_FOLLOWER,
+                                "leadership is moving to the preferred replica",
+                            )
+                        } else {
+                            (codes::REQUEST_TIMED_OUT, "too many appends pending; retry")
+                        };
+                        return (error_partition(index, code, Some(message.into())), wait);
                     }
                     // Offsets and producer state are accounted from the log (as on followers).
                     self.drain_raft(id);
@@ -524,12 +529,18 @@ impl Broker {
             }
             let max_bytes = usize::try_from(fp.partition_max_bytes.max(1)).unwrap_or(1);
             slot.reading = true;
-            jobs.push((slot.id.expect("checked"), k, fp.fetch_offset, max_bytes));
+            jobs.push((
+                slot.id.expect("checked"),
+                k,
+                fp.fetch_offset,
+                max_bytes,
+                limit,
+            ));
         }
         f.reads = jobs.len();
-        for (id, slot, from, max_bytes) in jobs {
+        for (id, slot, from, max_bytes, limit) in jobs {
             let token = self.token();
-            self.data.reads.insert(token, (key, slot));
+            self.data.reads.insert(token, (key, slot, limit));
             self.outputs.push_back(super::Output::Storage {
                 target: StorageTarget::Partition(id),
                 job: super::StorageJob::Read {
@@ -544,21 +555,19 @@ impl Broker {
 
     pub(super) fn on_read(
         &mut self,
-        id: PartitionId,
+        _id: PartitionId,
         token: u64,
         result: Result<ReadResult, super::ReadError>,
     ) {
-        let Some((key, slot)) = self.data.reads.remove(&token) else {
+        // The answer is cut at the high watermark of when the read was issued, not of now:
+        // entries below it are committed, so what the store returns there is final, while a
+        // truncation queued behind this read (the replica lost leadership meanwhile) may have
+        // moved the current high watermark over entries this read still returns. Found by the
+        // Kafka-level simulator (kafka-swarm seed 965): a paused leader resumed, issued reads,
+        // stepped down, and served its own truncated tail as committed.
+        let Some((key, slot, hw)) = self.data.reads.remove(&token) else {
             return;
         };
-        let above_hw = self.cfg.has_bug(super::BrokerBug::ReadAboveHighWatermark);
-        let hw = self.partitions.get(&id).map_or(0, |p| {
-            if above_hw {
-                p.next_offset
-            } else {
-                p.high_watermark
-            }
-        });
         let Some(f) = self.data.fetches.get_mut(&key) else {
             return;
         };

@@ -825,6 +825,11 @@ impl Broker {
             }
         };
         raft.campaign_if_alone();
+        // A brand-new partition's preferred replica stands first, so clients do not see a
+        // leadership move to it a balance interval later.
+        if p.replicas.len() > 1 && p.replicas[0] == self.cfg.node_id && raft.last_index().0 == 0 {
+            raft.campaign_now();
+        }
         p.raft = Some(raft);
         p.sync_with_raft();
         self.outputs

@@ -247,6 +247,21 @@ impl Raft {
         }
     }
 
+    /// Starts campaigning now instead of after a randomized election timeout (with pre-vote
+    /// when configured): a new partition's preferred replica, so leadership starts where the
+    /// assignment wants it instead of moving there later. A leader ignores it.
+    pub fn campaign_now(&mut self) {
+        if self.role == Role::Leader {
+            return;
+        }
+        if self.cfg.pre_vote {
+            self.start_pre_vote();
+        } else {
+            self.start_election(false);
+        }
+        self.invariants();
+    }
+
     /// Lets the log forget entries through `index`, once the application no longer needs them
     /// in memory (they are in its store). Clamped to committed entries this node has synced
     /// (committed, so never truncated; synced, so a restart finds them where the base says) and,
