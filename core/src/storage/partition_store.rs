@@ -242,11 +242,16 @@ impl PartitionStore {
                     added.push((next, e.term, false));
                     next = parse_header(&blob[start..])?.last_offset() + 1;
                 }
-                if !blob.is_empty() {
-                    self.log.append(disk, &blob, now_wall_ms)?;
-                }
+                // The epochs file goes first: a crash may keep (unsynced) batches appended after
+                // a no-op, and recovery must then know that no-op, or every later entry moves
+                // one index down and same-term entries shift silently. (A no-op recorded past
+                // the recovered end is dropped by recovery, so this order is always safe.)
+                // Found by the Kafka-level simulator (kafka-swarm seed 2).
                 if noops_changed {
                     self.save_noops(disk)?;
+                }
+                if !blob.is_empty() {
+                    self.log.append(disk, &blob, now_wall_ms)?;
                 }
                 self.entries.extend(added);
                 StorageCompletion::Appended {
@@ -271,9 +276,18 @@ impl PartitionStore {
                     self.log.truncate(disk, offset, now_wall_ms)?;
                     self.entries.truncate(k);
                     let before = self.noops.len();
+                    // No-ops at the cut offset precede the entry there (a no-op records the
+                    // offset of the batch after it): they stay unless the cut starts at a no-op,
+                    // and then only the earlier ones (lower terms) stay. Dropping them all made
+                    // a restarted replica lose a no-op before the cut and number every later
+                    // entry one lower (found by the Kafka-level simulator, kafka-kip966 seed 52).
                     self.noops
-                        .retain(|&(t, o)| o < offset || (noop && o == offset && t < term));
+                        .retain(|&(t, o)| o < offset || (o == offset && (!noop || t < term)));
                     if self.noops.len() != before {
+                        // The truncation must be durable before the epochs file forgets the
+                        // no-op: a crash that undid it would bring back batches after a no-op
+                        // recovery no longer knows (the same index shift as above).
+                        self.log.sync(disk)?;
                         self.save_noops(disk)?;
                     }
                 }
