@@ -85,11 +85,13 @@ impl Harness {
         h
     }
 
+    /// The metadata voters: every node of a cluster, at most the first three (a fourth or
+    /// fifth broker follows the metadata log without voting).
     fn voters(&self) -> Vec<i32> {
         if self.nodes.len() == 1 {
             Vec::new()
         } else {
-            (1..=self.nodes.len() as i32).collect()
+            (1..=self.nodes.len().min(3) as i32).collect()
         }
     }
 
@@ -1003,4 +1005,53 @@ fn idempotent_sequences_survive_rolling_leader_restarts() {
         }
     }
     assert_eq!(offsets, (0..120).collect::<Vec<i64>>());
+}
+
+#[test]
+fn brokers_that_are_not_voters_follow_the_metadata_log_and_host_replicas() {
+    // Five brokers, three of them metadata voters.
+    let mut h = Harness::cluster(5, 41);
+    h.until_cluster_formed();
+    for n in &h.nodes[3..] {
+        assert!(n.broker.as_ref().unwrap().metadata_raft().is_none());
+    }
+    // Created through a non-voter (forwarded to the controller), over all five brokers.
+    h.target = 4;
+    assert_eq!(h.create_topic_rf("wide", 5, 3, &[]), codes::NONE);
+    h.until_ready();
+    for n in &h.nodes {
+        let b = n.broker.as_ref().unwrap();
+        assert_eq!(b.catalogue().topics["wide"].partition_count(), 5);
+    }
+    let hosted = |i: usize| h.nodes[i].broker.as_ref().unwrap().partitions().count();
+    assert_eq!(
+        (0..5).map(hosted).sum::<usize>(),
+        15,
+        "5 partitions x 3 replicas"
+    );
+    assert!(
+        hosted(3) > 0 && hosted(4) > 0,
+        "non-voters host replicas too"
+    );
+    // Every partition works, wherever its leader is.
+    for p in 0..5 {
+        h.until_leader("wide", p);
+        assert_eq!(
+            h.produce("wide", p as i32, -1, batch(&["x"], 0)),
+            (codes::NONE, 0)
+        );
+    }
+    // A non-voter restarted with its image on disk catches up with later changes.
+    h.stop(4);
+    h.target = 0;
+    assert_eq!(h.create_topic_rf("later", 1, 1, &[]), codes::NONE);
+    h.start(4, 42);
+    h.run_for(Duration::from_secs(1));
+    assert!(h.nodes[4]
+        .broker
+        .as_ref()
+        .unwrap()
+        .catalogue()
+        .topics
+        .contains_key("later"));
 }
