@@ -5,6 +5,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod kafka;
+
 use sluice_core::rng::DetRng;
 use sluice_sim::faults::{generate, FaultAction, FaultRates, Target, TimedFault};
 use sluice_sim::seeds::{stream, Stream};

@@ -3,7 +3,9 @@
 //!
 //! Fault model (the byte-level crash model is in `fs.rs`):
 //! - Requests complete in order (a FIFO device queue), each after a latency drawn per kind; a
-//!   slow-disk fault multiplies latencies.
+//!   slow-disk fault multiplies latencies. The Kafka-level simulator uses `GroupCommit`
+//!   instead: the same FIFO order, with one fsync per drain of the queue, as the product's
+//!   storage thread does.
 //! - Appends and truncations are volatile until a sync; the hard state is written atomically.
 //!   A crash keeps a random, possibly torn and garbage-tailed, prefix of unsynced bytes, and the
 //!   engine's recovery must cut it at the first bad batch.
@@ -82,16 +84,18 @@ impl NodeDisk {
         params: &DiskParams,
         rng: &mut DetRng,
     ) -> u64 {
-        let (lo, hi) = match req {
-            StorageRequest::Sync { .. } | StorageRequest::SaveHardState(_) => {
-                (params.sync_us_min, params.sync_us_max)
-            }
-            _ => (params.write_us_min, params.write_us_max),
-        };
-        let us = rng.range_inclusive(lo, hi.max(lo)) * self.slow_factor.max(1);
-        let at = now.max(self.busy_until) + us * 1_000;
-        self.busy_until = at;
-        at
+        let sync = matches!(
+            req,
+            StorageRequest::Sync { .. } | StorageRequest::SaveHardState(_)
+        );
+        device_completion(
+            &mut self.busy_until,
+            self.slow_factor,
+            now,
+            sync,
+            params,
+            rng,
+        )
     }
 
     /// Performs a request as it completes.
@@ -151,10 +155,124 @@ impl NodeDisk {
     }
 }
 
-fn faults(p: &DiskParams) -> FsFaults {
+/// The FIFO device queue shared by every simulated disk: a request submitted `now` completes
+/// after the requests before it (`busy_until`) plus its own latency, drawn from the sync or the
+/// write range and multiplied by the slow-disk factor.
+pub fn device_completion(
+    busy_until: &mut u64,
+    slow_factor: u64,
+    now: u64,
+    sync: bool,
+    params: &DiskParams,
+    rng: &mut DetRng,
+) -> u64 {
+    let (lo, hi) = if sync {
+        (params.sync_us_min, params.sync_us_max)
+    } else {
+        (params.write_us_min, params.write_us_max)
+    };
+    let us = rng.range_inclusive(lo, hi.max(lo)) * slow_factor.max(1);
+    let at = now.max(*busy_until) + us * 1_000;
+    *busy_until = at;
+    at
+}
+
+pub(crate) fn faults(p: &DiskParams) -> FsFaults {
     FsFaults {
         io_error_ppm: p.io_error_ppm,
         garbage_ppm: p.garbage_ppm,
         torn_writes: p.torn_writes,
+    }
+}
+
+/// A device queue with group commit, as `runtime-tokio`'s storage thread performs jobs: when
+/// the device is idle, it takes every queued job at once (a drain), performs the writes in
+/// order, then one fsync for all the syncs among them. Jobs before the drain's first sync
+/// complete after their writes; the sync and every job after it complete after the fsync.
+/// Jobs that arrive during a drain wait for the next one. Completion times never decrease, so
+/// completions come back in submission order.
+///
+/// Latencies are drawn per write and once per drain for the fsync, from `DiskParams`, and
+/// multiplied by the slow-disk factor.
+#[derive(Debug)]
+pub struct GroupCommit<J> {
+    queue: std::collections::VecDeque<J>,
+    busy_until: u64,
+    draining: bool,
+    pub slow_factor: u64,
+}
+
+impl<J> Default for GroupCommit<J> {
+    fn default() -> Self {
+        GroupCommit {
+            queue: std::collections::VecDeque::new(),
+            busy_until: 0,
+            draining: false,
+            slow_factor: 1,
+        }
+    }
+}
+
+impl<J> GroupCommit<J> {
+    /// Queues a job; returns true if the device is idle and a drain should start now.
+    pub fn submit(&mut self, job: J) -> bool {
+        self.queue.push_back(job);
+        !self.draining
+    }
+
+    /// Starts a drain at `now` over every queued job: their completion times, in order. The
+    /// device is busy until `busy_until()`; call `on_idle` then.
+    pub fn drain(
+        &mut self,
+        now: u64,
+        params: &DiskParams,
+        rng: &mut DetRng,
+        is_sync: impl Fn(&J) -> bool,
+    ) -> Vec<(u64, J)> {
+        let slow = self.slow_factor.max(1);
+        let mut t = now.max(self.busy_until);
+        let mut out = Vec::with_capacity(self.queue.len());
+        let mut after_sync = Vec::new();
+        for job in self.queue.drain(..) {
+            if !after_sync.is_empty() || is_sync(&job) {
+                // Performed with the rest of the drain; completes after the fsync.
+                let (lo, hi) = (params.write_us_min, params.write_us_max);
+                t += rng.range_inclusive(lo, hi.max(lo)) * slow * 1_000;
+                after_sync.push(job);
+                continue;
+            }
+            let (lo, hi) = (params.write_us_min, params.write_us_max);
+            t += rng.range_inclusive(lo, hi.max(lo)) * slow * 1_000;
+            out.push((t, job));
+        }
+        if !after_sync.is_empty() {
+            let (lo, hi) = (params.sync_us_min, params.sync_us_max);
+            t += rng.range_inclusive(lo, hi.max(lo)) * slow * 1_000;
+            out.extend(after_sync.into_iter().map(|j| (t, j)));
+        }
+        self.busy_until = t;
+        self.draining = !out.is_empty();
+        out
+    }
+
+    /// The current drain is over; returns true if jobs queued meanwhile need a new drain.
+    pub fn on_idle(&mut self) -> bool {
+        self.draining = false;
+        !self.queue.is_empty()
+    }
+
+    pub fn busy_until(&self) -> u64 {
+        self.busy_until
+    }
+
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Power cut: queued jobs vanish with the process that asked for them.
+    pub fn clear(&mut self) {
+        self.queue.clear();
+        self.draining = false;
+        self.busy_until = 0;
     }
 }

@@ -21,6 +21,8 @@ pub enum Target {
     Random,
     /// A crashed node, if any.
     Crashed,
+    /// The metadata group's leader (the Kafka controller); in a Raft-level run, the leader.
+    Controller,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -55,13 +55,13 @@ impl DirOp {
         }
     }
 
-    fn apply(&self, names: &mut BTreeMap<String, usize>) {
+    /// Applies the operation; returns the inode a link replaced.
+    fn apply(&self, names: &mut BTreeMap<String, usize>) -> Option<usize> {
         match self {
-            DirOp::Link { name, id } => {
-                names.insert(name.clone(), *id);
-            }
+            DirOp::Link { name, id } => names.insert(name.clone(), *id),
             DirOp::Unlink { name } => {
                 names.remove(name);
+                None
             }
         }
     }
@@ -76,6 +76,12 @@ pub struct SimFs {
     pending_dir_ops: Vec<DirOp>,
     pub faults: FsFaults,
     pub io_errors: u64,
+    /// A planted disk bug (checker tests only): a crash undoes every durable replacement, since
+    /// the previous crash, of the files whose names end with this suffix, as a disk that
+    /// acknowledges directory syncs it never performed would.
+    pub lying_suffix: Option<&'static str>,
+    /// For `lying_suffix`: the inode each such name durably pointed to at the previous crash.
+    superseded: BTreeMap<String, usize>,
 }
 
 fn dir_of(path: &str) -> &str {
@@ -147,6 +153,9 @@ impl SimFs {
         let keep = rng.range_inclusive(0, self.pending_dir_ops.len() as u64) as usize;
         for op in self.pending_dir_ops.drain(..).take(keep) {
             op.apply(&mut self.durable_names);
+        }
+        for (name, id) in std::mem::take(&mut self.superseded) {
+            self.durable_names.insert(name, id);
         }
         self.names = self.durable_names.clone();
         lost
@@ -252,7 +261,15 @@ impl Disk for SimFsHandle<'_> {
                 .into_iter()
                 .partition(|op| dir_of(op.name()) == dir);
         for op in &synced {
-            op.apply(&mut self.fs.durable_names);
+            let replaced = op.apply(&mut self.fs.durable_names);
+            if let (Some(suffix), Some(old)) = (self.fs.lying_suffix, replaced) {
+                if op.name().ends_with(suffix) {
+                    self.fs
+                        .superseded
+                        .entry(op.name().to_string())
+                        .or_insert(old);
+                }
+            }
         }
         self.fs.pending_dir_ops = pending;
         Ok(())

@@ -5,6 +5,10 @@
 //! through an event queue ordered by `(time, seq)`, injects faults from a seeded plan, runs
 //! checkers after every event, and replays any run exactly from its seed.
 //!
+//! Two levels share those pieces: the Raft-level simulator (`sim.rs`: Raft nodes, proposals
+//! as the workload) and the Kafka-level one ([`kafka`]: full brokers, Kafka clients, Jepsen's
+//! Kafka anomaly checkers).
+//!
 //! Each fault model documents itself at the top of its file: [`network`], [`disk`], [`clock`],
 //! [`faults`]. What is *not* modelled is listed in ARCHITECTURE.md.
 
@@ -17,6 +21,7 @@ pub mod disk;
 pub mod faults;
 pub mod fs;
 pub mod history;
+pub mod kafka;
 pub mod network;
 pub mod queue;
 pub mod seeds;

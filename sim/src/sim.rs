@@ -1048,7 +1048,7 @@ impl Simulation {
         };
         match target {
             Target::Node(n) => (n < self.cfg.nodes).then_some(n as usize),
-            Target::Leader => match self.current_leader() {
+            Target::Leader | Target::Controller => match self.current_leader() {
                 Some(l) => Some(l),
                 None => {
                     let r = self.running();

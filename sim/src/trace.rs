@@ -62,6 +62,21 @@ pub enum Record {
     Phase {
         name: &'static str,
     },
+    /// A Kafka client's request, answer or connection event (Kafka-level runs).
+    Client {
+        client: u32,
+        node: u32,
+        what: &'static str,
+        a: i64,
+        b: i64,
+    },
+    /// A broker's view of a partition or of the metadata group changed (Kafka-level runs).
+    Broker {
+        node: u32,
+        what: &'static str,
+        partition: u32,
+        a: i64,
+    },
 }
 
 impl fmt::Display for Record {
@@ -105,6 +120,19 @@ impl fmt::Display for Record {
             Record::Commit { node, index } => write!(f, "n{node} commit i{index}"),
             Record::Fault { text, node, arg } => write!(f, "FAULT {text} n{node} {arg}"),
             Record::Phase { name } => write!(f, "PHASE {name}"),
+            Record::Client {
+                client,
+                node,
+                what,
+                a,
+                b,
+            } => write!(f, "c{client} n{node} {what} {a} {b}"),
+            Record::Broker {
+                node,
+                what,
+                partition,
+                a,
+            } => write!(f, "n{node} p{partition} {what} {a}"),
         }
     }
 }
@@ -234,6 +262,30 @@ impl Trace {
             Record::Phase { name } => {
                 mix(h, 11);
                 mix_str(h, name);
+            }
+            Record::Client {
+                client,
+                node,
+                what,
+                a,
+                b,
+            } => {
+                mix(h, 12);
+                mix(h, u64::from(client) << 32 | u64::from(node));
+                mix_str(h, what);
+                mix(h, a as u64);
+                mix(h, b as u64);
+            }
+            Record::Broker {
+                node,
+                what,
+                partition,
+                a,
+            } => {
+                mix(h, 13);
+                mix(h, u64::from(node) << 32 | u64::from(partition));
+                mix_str(h, what);
+                mix(h, a as u64);
             }
         }
         if self.ring.len() == RING {

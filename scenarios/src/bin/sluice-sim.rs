@@ -1,4 +1,5 @@
-//! `sluice-sim`: list, run and sweep the named scenarios.
+//! `sluice-sim`: list, run and sweep the named scenarios, Raft-level and Kafka-level
+//! (`kafka-*`) alike.
 //!
 //! Exit codes: 0 pass, 1 safety violation (or nondeterminism), 2 liveness failure or gate,
 //! 3 usage error.
@@ -6,7 +7,9 @@
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use sluice_core::raft::Bug;
+use sluice_scenarios::kafka::{self, KafkaScenario};
 use sluice_scenarios::{all, find, Scenario};
+use sluice_sim::kafka::{KafkaBug, KafkaReport, KafkaSim};
 use sluice_sim::seeds::parse_seed;
 use sluice_sim::{Report, Simulation, Verdict};
 use std::process::ExitCode;
@@ -39,11 +42,14 @@ enum Command {
         /// Run twice and compare trace hashes.
         #[arg(long)]
         check_determinism: bool,
-        /// Plant a known bug (for demonstrating the checkers): vote-twice, ack-before-sync,
-        /// skip-truncation, commit-previous-term, commit-regress, append-at-end,
-        /// fail-pending-on-step-down, forget-vote-on-restart.
+        /// Plant a known bug (for demonstrating the checkers). Raft-level: vote-twice,
+        /// ack-before-sync, skip-truncation, commit-previous-term, commit-regress,
+        /// append-at-end, fail-pending-on-step-down, forget-vote-on-restart. Kafka-level:
+        /// read-above-hw, ack-all-at-append, serve-before-term-commit, forget-producer-state,
+        /// consumer-skips-offset, consumer-rewinds, producer-reuses-sequence,
+        /// not-leader-is-definite, disk-forgets-hard-state.
         #[arg(long, value_parser = parse_bug)]
-        bug: Option<Bug>,
+        bug: Option<Planted>,
         /// Print the last N trace records on failure.
         #[arg(long, default_value_t = 40)]
         trace_lines: usize,
@@ -59,8 +65,9 @@ enum Command {
         /// Parallel runs (each run is single-threaded).
         #[arg(long, default_value_t = default_jobs())]
         jobs: usize,
+        /// Plant a bug; only the scenarios of its level (Raft or Kafka) run.
         #[arg(long, value_parser = parse_bug)]
-        bug: Option<Bug>,
+        bug: Option<Planted>,
     },
 }
 
@@ -82,40 +89,97 @@ fn parse_range(s: &str) -> Result<(u64, u64), String> {
     Ok((a, b))
 }
 
-fn parse_bug(s: &str) -> Result<Bug, String> {
-    Ok(match s {
-        "vote-twice" => Bug::VoteTwice,
-        "ack-before-sync" => Bug::AckBeforeSync,
-        "skip-truncation" => Bug::SkipTruncation,
-        "commit-previous-term" => Bug::CommitPreviousTerm,
-        "commit-regress" => Bug::CommitRegress,
-        "append-at-end" => Bug::AppendAtEnd,
-        "fail-pending-on-step-down" => Bug::FailPendingOnStepDown,
-        "forget-vote-on-restart" => Bug::ForgetVoteOnRestart,
-        _ => return Err(format!("unknown bug {s:?}")),
-    })
+/// A planted bug: in Raft (Raft-level scenarios) or in a broker, client or disk (Kafka-level).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Planted {
+    Raft(Bug),
+    Kafka(KafkaBug),
 }
 
-fn bug_flag(bug: Option<Bug>) -> String {
+const RAFT_BUGS: [(&str, Bug); 8] = [
+    ("vote-twice", Bug::VoteTwice),
+    ("ack-before-sync", Bug::AckBeforeSync),
+    ("skip-truncation", Bug::SkipTruncation),
+    ("commit-previous-term", Bug::CommitPreviousTerm),
+    ("commit-regress", Bug::CommitRegress),
+    ("append-at-end", Bug::AppendAtEnd),
+    ("fail-pending-on-step-down", Bug::FailPendingOnStepDown),
+    ("forget-vote-on-restart", Bug::ForgetVoteOnRestart),
+];
+
+fn parse_bug(s: &str) -> Result<Planted, String> {
+    if let Some((_, b)) = RAFT_BUGS.iter().find(|(n, _)| *n == s) {
+        return Ok(Planted::Raft(*b));
+    }
+    KafkaBug::parse(s)
+        .map(Planted::Kafka)
+        .ok_or_else(|| format!("unknown bug {s:?}"))
+}
+
+fn bug_flag(bug: Option<Planted>) -> String {
     let name = match bug {
         None => return String::new(),
-        Some(Bug::VoteTwice) => "vote-twice",
-        Some(Bug::AckBeforeSync) => "ack-before-sync",
-        Some(Bug::SkipTruncation) => "skip-truncation",
-        Some(Bug::CommitPreviousTerm) => "commit-previous-term",
-        Some(Bug::CommitRegress) => "commit-regress",
-        Some(Bug::AppendAtEnd) => "append-at-end",
-        Some(Bug::FailPendingOnStepDown) => "fail-pending-on-step-down",
-        Some(Bug::ForgetVoteOnRestart) => "forget-vote-on-restart",
+        Some(Planted::Raft(b)) => RAFT_BUGS
+            .iter()
+            .find(|(_, x)| *x == b)
+            .map_or("?", |(n, _)| *n),
+        Some(Planted::Kafka(b)) => b.name(),
     };
     format!(" --bug {name}")
 }
 
-fn replay_line(scenario: &str, seed: u64, bug: Option<Bug>) -> String {
+fn replay_line(scenario: &str, seed: u64, bug: Option<Planted>) -> String {
     format!(
         "cargo run --release -p sluice-scenarios --bin sluice-sim -- run --scenario {scenario} --seed {seed}{}",
         bug_flag(bug)
     )
+}
+
+/// A scenario of either level.
+#[derive(Clone, Copy, Debug)]
+enum Pick {
+    Raft(&'static Scenario),
+    Kafka(&'static KafkaScenario),
+}
+
+impl Pick {
+    fn name(self) -> &'static str {
+        match self {
+            Pick::Raft(s) => s.name,
+            Pick::Kafka(s) => s.name,
+        }
+    }
+
+    fn why(self) -> &'static str {
+        match self {
+            Pick::Raft(s) => s.why,
+            Pick::Kafka(s) => s.why,
+        }
+    }
+
+    /// Whether `bug` can be planted in this scenario's level.
+    fn takes(self, bug: Option<Planted>) -> bool {
+        matches!(
+            (self, bug),
+            (_, None)
+                | (Pick::Raft(_), Some(Planted::Raft(_)))
+                | (Pick::Kafka(_), Some(Planted::Kafka(_)))
+        )
+    }
+}
+
+fn every_scenario() -> Vec<Pick> {
+    all()
+        .iter()
+        .map(Pick::Raft)
+        .chain(kafka::all().iter().map(Pick::Kafka))
+        .collect()
+}
+
+fn find_any(name: &str) -> Option<Pick> {
+    find(name)
+        .map(Pick::Raft)
+        .or_else(|| kafka::find(name).map(Pick::Kafka))
 }
 
 fn main() -> ExitCode {
@@ -129,8 +193,8 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::List => {
-            for s in all() {
-                println!("{}\n    {}\n", s.name, s.why);
+            for s in every_scenario() {
+                println!("{}\n    {}\n", s.name(), s.why());
             }
             ExitCode::SUCCESS
         }
@@ -141,10 +205,18 @@ fn main() -> ExitCode {
             bug,
             trace_lines,
         } => {
-            let Some(s) = find(&scenario) else {
+            let Some(s) = find_any(&scenario) else {
                 eprintln!("unknown scenario {scenario:?}; `sluice-sim list` shows them");
                 return ExitCode::from(3);
             };
+            if !s.takes(bug) {
+                eprintln!(
+                    "{}{} belongs to the other level of scenarios",
+                    s.name(),
+                    bug_flag(bug)
+                );
+                return ExitCode::from(3);
+            }
             run_one(s, seed, bug, check_determinism, trace_lines)
         }
         Command::Sweep {
@@ -153,11 +225,22 @@ fn main() -> ExitCode {
             jobs,
             bug,
         } => {
-            let scenarios: Vec<&Scenario> = if scenario == "all" {
-                all().iter().collect()
+            let scenarios: Vec<Pick> = if scenario == "all" {
+                every_scenario()
+                    .into_iter()
+                    .filter(|s| s.takes(bug))
+                    .collect()
             } else {
-                match find(&scenario) {
-                    Some(s) => vec![s],
+                match find_any(&scenario) {
+                    Some(s) if s.takes(bug) => vec![s],
+                    Some(s) => {
+                        eprintln!(
+                            "{}{} belongs to the other level of scenarios",
+                            s.name(),
+                            bug_flag(bug)
+                        );
+                        return ExitCode::from(3);
+                    }
                     None => {
                         eprintln!("unknown scenario {scenario:?}; `sluice-sim list` shows them");
                         return ExitCode::from(3);
@@ -169,27 +252,106 @@ fn main() -> ExitCode {
     }
 }
 
-fn execute(s: &Scenario, seed: u64, bug: Option<Bug>) -> Result<Report, String> {
-    let mut cfg = s.config(seed);
-    if bug.is_some() {
-        cfg.raft.bug = bug;
+/// One run's outcome, whatever its level.
+enum Outcome {
+    Raft(Report),
+    Kafka(KafkaReport),
+}
+
+impl Outcome {
+    fn verdict(&self) -> &Verdict {
+        match self {
+            Outcome::Raft(r) => &r.verdict,
+            Outcome::Kafka(r) => &r.verdict,
+        }
     }
-    Ok(Simulation::new(cfg)?.run())
+
+    fn trace_hash(&self) -> u64 {
+        match self {
+            Outcome::Raft(r) => r.trace_hash,
+            Outcome::Kafka(r) => r.trace_hash,
+        }
+    }
+
+    fn trace_tail(&self) -> &[String] {
+        match self {
+            Outcome::Raft(r) => &r.trace_tail,
+            Outcome::Kafka(r) => &r.trace_tail,
+        }
+    }
+
+    /// (events, acknowledged operations, simulated ns).
+    fn totals(&self) -> (u64, u64, u64) {
+        match self {
+            Outcome::Raft(r) => (r.stats.events, r.stats.acked, r.stats.sim_ns),
+            Outcome::Kafka(r) => (
+                r.stats.events,
+                r.stats.acked_all + r.stats.acked_one,
+                r.stats.sim_ns,
+            ),
+        }
+    }
+
+    fn same_run(&self, other: &Outcome) -> bool {
+        match (self, other) {
+            (Outcome::Raft(a), Outcome::Raft(b)) => {
+                a.trace_hash == b.trace_hash && a.stats == b.stats
+            }
+            (Outcome::Kafka(a), Outcome::Kafka(b)) => {
+                a.trace_hash == b.trace_hash && a.stats == b.stats
+            }
+            _ => false,
+        }
+    }
+}
+
+fn banner(s: Pick, seed: u64, bug: Option<Planted>) -> String {
+    match (s, bug) {
+        (Pick::Raft(s), bug) => {
+            let mut cfg = s.config(seed);
+            if let Some(Planted::Raft(b)) = bug {
+                cfg.raft.bug = Some(b);
+            }
+            cfg.banner()
+        }
+        (Pick::Kafka(s), bug) => {
+            let mut cfg = s.config(seed);
+            if let Some(Planted::Kafka(b)) = bug {
+                cfg.bug = Some(b);
+            }
+            cfg.banner()
+        }
+    }
+}
+
+fn execute(s: Pick, seed: u64, bug: Option<Planted>) -> Result<Outcome, String> {
+    match s {
+        Pick::Raft(s) => {
+            let mut cfg = s.config(seed);
+            if let Some(Planted::Raft(b)) = bug {
+                cfg.raft.bug = Some(b);
+            }
+            Ok(Outcome::Raft(Simulation::new(cfg)?.run()))
+        }
+        Pick::Kafka(s) => {
+            let mut cfg = s.config(seed);
+            if let Some(Planted::Kafka(b)) = bug {
+                cfg.bug = Some(b);
+            }
+            Ok(Outcome::Kafka(KafkaSim::new(cfg)?.run()))
+        }
+    }
 }
 
 fn run_one(
-    s: &Scenario,
+    s: Pick,
     seed: u64,
-    bug: Option<Bug>,
+    bug: Option<Planted>,
     check_determinism: bool,
     trace_lines: usize,
 ) -> ExitCode {
-    let mut cfg = s.config(seed);
-    if bug.is_some() {
-        cfg.raft.bug = bug;
-    }
-    println!("=== sluice-sim: scenario {} ===", s.name);
-    print!("{}", cfg.banner());
+    println!("=== sluice-sim: scenario {} ===", s.name());
+    print!("{}", banner(s, seed, bug));
     let started = Instant::now();
     let report = match execute(s, seed, bug) {
         Ok(r) => r,
@@ -199,31 +361,39 @@ fn run_one(
         }
     };
     let wall = started.elapsed().as_secs_f64();
-    print_stats(&report, wall);
+    match &report {
+        Outcome::Raft(r) => print_stats(r, wall),
+        Outcome::Kafka(r) => print_kafka_stats(r, wall),
+    }
     if check_determinism {
         let again = execute(s, seed, bug).expect("same config validated above");
-        if again.trace_hash != report.trace_hash || again.stats != report.stats {
+        if !again.same_run(&report) {
             println!(
                 "NONDETERMINISTIC: trace hash {:016x} then {:016x}",
-                report.trace_hash, again.trace_hash
+                report.trace_hash(),
+                again.trace_hash()
             );
             return ExitCode::from(1);
         }
         println!(
             "determinism: both runs produced trace hash {:016x}",
-            report.trace_hash
+            report.trace_hash()
         );
     }
-    println!("verdict: {}", report.verdict);
-    if !report.verdict.is_pass() {
+    println!("verdict: {}", report.verdict());
+    if !report.verdict().is_pass() {
         println!("--- last {trace_lines} trace records ---");
-        let skip = report.trace_tail.len().saturating_sub(trace_lines);
-        for line in &report.trace_tail[skip..] {
+        let tail = report.trace_tail();
+        let skip = tail.len().saturating_sub(trace_lines);
+        for line in &tail[skip..] {
             println!("{line}");
         }
-        println!("--- reproduce with ---\n{}", replay_line(s.name, seed, bug));
+        println!(
+            "--- reproduce with ---\n{}",
+            replay_line(s.name(), seed, bug)
+        );
     }
-    ExitCode::from(report.verdict.exit_code() as u8)
+    ExitCode::from(report.verdict().exit_code() as u8)
 }
 
 fn print_stats(r: &Report, wall_s: f64) {
@@ -251,14 +421,71 @@ fn print_stats(r: &Report, wall_s: f64) {
     );
 }
 
+fn failover_text(samples: &[u64]) -> String {
+    match sluice_sim::kafka::failover::summarize(samples) {
+        Some((p50, max)) => format!(
+            "failover: {} measured, p50={p50:.1}ms max={max:.1}ms",
+            samples.len()
+        ),
+        None => "failover: none measured".to_string(),
+    }
+}
+
+fn print_kafka_stats(r: &KafkaReport, wall_s: f64) {
+    let st = &r.stats;
+    let sim_s = st.sim_ns as f64 / 1e9;
+    let acked = st.acked_all + st.acked_one;
+    println!(
+        "stats: events={} sim_time={:.2}s wall={:.3}s events/s={:.0} sim/wall={:.0}x sends={} acked_all={} acked_one={} ({:.0} acked/s wall) failed={} unknown={} polls={} records_polled={} final_records={} leaders={} crashes={} storage_errors={} torn_tails_cut={} truncations={} peer_dropped={} connection_resets={} producer_session_resets={} trace_hash={:016x}",
+        st.events,
+        sim_s,
+        wall_s,
+        st.events as f64 / wall_s.max(1e-9),
+        sim_s / wall_s.max(1e-9),
+        st.sends,
+        st.acked_all,
+        st.acked_one,
+        acked as f64 / wall_s.max(1e-9),
+        st.failed,
+        st.unknown,
+        st.polls,
+        st.records_polled,
+        st.final_records,
+        st.leaders_elected,
+        st.crashes,
+        st.storage_errors,
+        st.torn_tails_cut,
+        st.truncations,
+        st.peer_dropped,
+        st.connection_resets,
+        st.session_resets,
+        r.trace_hash
+    );
+    println!(
+        "{} ({} leader faults unresolved at the end)",
+        failover_text(&st.failovers),
+        st.failovers_unresolved
+    );
+}
+
 struct Failure {
     scenario: &'static str,
     seed: u64,
     verdict: Verdict,
 }
 
-fn sweep(scenarios: &[&Scenario], (a, b): (u64, u64), jobs: usize, bug: Option<Bug>) -> ExitCode {
-    let work: Vec<(&Scenario, u64)> = scenarios
+#[derive(Default)]
+struct Totals {
+    events: u64,
+    acked: u64,
+    busy_s: f64,
+    sim_ns: u64,
+    /// Kafka-level failover samples per scenario.
+    failovers: std::collections::BTreeMap<&'static str, Vec<u64>>,
+}
+
+fn sweep(scenarios: &[Pick], (a, b): (u64, u64), jobs: usize, bug: Option<Planted>) -> ExitCode {
+    let work: Vec<(Pick, u64)> = scenarios
         .iter()
         .flat_map(|s| (a..b).map(move |seed| (*s, seed)))
         .collect();
@@ -270,7 +497,7 @@ fn sweep(scenarios: &[&Scenario], (a, b): (u64, u64), jobs: usize, bug: Option<B
     );
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::<Failure>::new());
-    let totals = Mutex::new((0u64, 0u64, 0f64, 0u64)); // events, acked, busy seconds, sim ns
+    let totals = Mutex::new(Totals::default());
     let started = Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..jobs {
@@ -280,20 +507,27 @@ fn sweep(scenarios: &[&Scenario], (a, b): (u64, u64), jobs: usize, bug: Option<B
                 let t = Instant::now();
                 let verdict = match execute(s, seed, bug) {
                     Ok(report) => {
+                        let (events, acked, sim_ns) = report.totals();
                         let mut tot = totals.lock().expect("totals");
-                        tot.0 += report.stats.events;
-                        tot.1 += report.stats.acked;
-                        tot.2 += t.elapsed().as_secs_f64();
-                        tot.3 += report.stats.sim_ns;
-                        report.verdict
+                        tot.events += events;
+                        tot.acked += acked;
+                        tot.busy_s += t.elapsed().as_secs_f64();
+                        tot.sim_ns += sim_ns;
+                        if let Outcome::Kafka(r) = &report {
+                            tot.failovers
+                                .entry(s.name())
+                                .or_default()
+                                .extend(&r.stats.failovers);
+                        }
+                        report.verdict().clone()
                     }
                     Err(e) => Verdict::Gate(format!("invalid configuration: {e}")),
                 };
                 if !verdict.is_pass() {
-                    bar.println(format!("FAIL {} seed {}: {}", s.name, seed, verdict));
+                    bar.println(format!("FAIL {} seed {}: {}", s.name(), seed, verdict));
                     let mut f = failures.lock().expect("failures");
                     f.push(Failure {
-                        scenario: s.name,
+                        scenario: s.name(),
                         seed,
                         verdict,
                     });
@@ -305,7 +539,7 @@ fn sweep(scenarios: &[&Scenario], (a, b): (u64, u64), jobs: usize, bug: Option<B
     });
     bar.finish();
     let wall = started.elapsed().as_secs_f64();
-    let (events, acked, busy, sim_ns) = *totals.lock().expect("totals");
+    let tot = totals.into_inner().expect("totals");
     let mut failures = failures.into_inner().expect("failures");
     failures.sort_by_key(|f| (f.scenario, f.seed));
     println!("=== sweep summary ===");
@@ -319,12 +553,15 @@ fn sweep(scenarios: &[&Scenario], (a, b): (u64, u64), jobs: usize, bug: Option<B
     );
     println!(
         "simulated events={} events/s per core={:.0} events/s total={:.0} acked ops/s per core={:.0} sim-time/wall per core={:.0}x",
-        events,
-        events as f64 / busy.max(1e-9),
-        events as f64 / wall.max(1e-9),
-        acked as f64 / busy.max(1e-9),
-        sim_ns as f64 / 1e9 / busy.max(1e-9)
+        tot.events,
+        tot.events as f64 / tot.busy_s.max(1e-9),
+        tot.events as f64 / wall.max(1e-9),
+        tot.acked as f64 / tot.busy_s.max(1e-9),
+        tot.sim_ns as f64 / 1e9 / tot.busy_s.max(1e-9)
     );
+    for (name, samples) in &tot.failovers {
+        println!("{name}: {}", failover_text(samples));
+    }
     for f in &failures {
         println!(
             "FAILED {} seed {}: {}\n  replay: {}",

@@ -29,9 +29,21 @@ pub enum CheckerKind {
     AcknowledgedDurable,
     NoDuplicates,
     DefiniteFailures,
+    // Kafka-level checkers (`kafka::checkers`), over client histories and broker states.
+    LostWrite,
+    Unseen,
+    Duplicate,
+    InconsistentOffsets,
+    AbortedRead,
+    NonmonotonicSend,
+    NonmonotonicPoll,
+    PollSkip,
+    HighWatermarkMonotonic,
+    LeaderPerEpoch,
 }
 
 impl CheckerKind {
+    /// The Raft-level checkers (the Kafka-level ones are `kafka::checkers::KAFKA_CHECKERS`).
     pub const ALL: [CheckerKind; 6] = [
         CheckerKind::ElectionSafety,
         CheckerKind::CommittedPrefix,
@@ -42,6 +54,7 @@ impl CheckerKind {
     ];
 
     pub fn name(self) -> &'static str {
+        // Names are what tests and the CLI match on; keep them stable.
         match self {
             CheckerKind::ElectionSafety => "election-safety",
             CheckerKind::CommittedPrefix => "committed-prefix",
@@ -49,6 +62,16 @@ impl CheckerKind {
             CheckerKind::AcknowledgedDurable => "acknowledged-durable",
             CheckerKind::NoDuplicates => "no-duplicates",
             CheckerKind::DefiniteFailures => "definite-failures",
+            CheckerKind::LostWrite => "lost-write",
+            CheckerKind::Unseen => "unseen",
+            CheckerKind::Duplicate => "duplicate",
+            CheckerKind::InconsistentOffsets => "inconsistent-offsets",
+            CheckerKind::AbortedRead => "aborted-read",
+            CheckerKind::NonmonotonicSend => "nonmonotonic-send",
+            CheckerKind::NonmonotonicPoll => "nonmonotonic-poll",
+            CheckerKind::PollSkip => "poll-skip",
+            CheckerKind::HighWatermarkMonotonic => "hw-monotonic",
+            CheckerKind::LeaderPerEpoch => "leader-per-epoch",
         }
     }
 }
@@ -72,7 +95,7 @@ impl fmt::Display for Violation {
     }
 }
 
-/// Which checkers are on. All of them by default; the broken-variant tests switch on one at a
+/// Which checkers are on. All of them by default (the Raft-level ones for a Raft-level run); the broken-variant tests switch on one at a
 /// time to prove that checker, alone, catches its bug.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckerSet(pub Vec<CheckerKind>);
