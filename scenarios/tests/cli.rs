@@ -111,3 +111,88 @@ fn sweep_prints_a_summary_with_events_per_second() {
     assert!(out.contains("runs=3 passed=3 failed=0"), "{out}");
     assert!(out.contains("events/s per core="), "{out}");
 }
+
+#[test]
+fn list_names_every_kafka_scenario() {
+    let o = sim(&["list"]);
+    for s in sluice_scenarios::kafka::all() {
+        assert!(text(&o).contains(s.name), "{}", s.name);
+    }
+}
+
+#[test]
+fn a_kafka_run_prints_its_banner_failover_and_a_stable_hash() {
+    let o = sim(&[
+        "run",
+        "--scenario",
+        "kafka-kip279",
+        "--seed",
+        "1",
+        "--check-determinism",
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("seed=1 brokers="), "{out}");
+    assert!(
+        out.contains("checkers: leader-per-epoch,lost-write"),
+        "{out}"
+    );
+    assert!(out.contains("failover: "), "{out}");
+    assert!(out.contains("p50="), "{out}");
+    assert!(
+        out.contains("determinism: both runs produced trace hash"),
+        "{out}"
+    );
+    assert!(out.contains("verdict: PASS"), "{out}");
+}
+
+#[test]
+fn a_planted_broker_bug_exits_1_with_a_replay_line_naming_it() {
+    let o = sim(&[
+        "run",
+        "--scenario",
+        "kafka-leader-isolated",
+        "--seed",
+        "1",
+        "--bug",
+        "ack-all-at-append",
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("SAFETY VIOLATION ["), "{out}");
+    assert!(
+        out.contains("run --scenario kafka-leader-isolated --seed 1 --bug ack-all-at-append"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_bug_of_the_other_level_is_a_usage_error() {
+    let o = sim(&[
+        "run",
+        "--scenario",
+        "kafka-swarm",
+        "--seed",
+        "1",
+        "--bug",
+        "vote-twice",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+}
+
+#[test]
+fn a_kafka_sweep_reports_failover_per_scenario() {
+    let o = sim(&[
+        "sweep",
+        "--scenario",
+        "kafka-kip101",
+        "--seeds",
+        "0..3",
+        "--jobs",
+        "2",
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("runs=3 passed=3 failed=0"), "{out}");
+    assert!(out.contains("kafka-kip101: failover: "), "{out}");
+}

@@ -189,11 +189,16 @@ pub(crate) fn faults(p: &DiskParams) -> FsFaults {
 /// the device is idle, it takes every queued job at once (a drain), performs the writes in
 /// order, then one fsync for all the syncs among them. Jobs before the drain's first sync
 /// complete after their writes; the sync and every job after it complete after the fsync.
-/// Jobs that arrive during a drain wait for the next one. Completion times never decrease, so
-/// completions come back in submission order.
+/// Jobs that arrive during a drain wait for the next one. A drain takes at most
+/// `GROUP_COMMIT_MAX_JOBS` jobs (a device queue depth), so a slow-disk episode slows the jobs
+/// queued while it lasts, not everything queued behind them for seconds after the disk
+/// recovered. Completion times never decrease, so completions come back in submission order.
 ///
 /// Latencies are drawn per write and once per drain for the fsync, from `DiskParams`, and
 /// multiplied by the slow-disk factor.
+/// The most jobs one group-commit drain takes.
+pub const GROUP_COMMIT_MAX_JOBS: usize = 64;
+
 #[derive(Debug)]
 pub struct GroupCommit<J> {
     queue: std::collections::VecDeque<J>,
@@ -233,7 +238,8 @@ impl<J> GroupCommit<J> {
         let mut t = now.max(self.busy_until);
         let mut out = Vec::with_capacity(self.queue.len());
         let mut after_sync = Vec::new();
-        for job in self.queue.drain(..) {
+        let take = self.queue.len().min(GROUP_COMMIT_MAX_JOBS);
+        for job in self.queue.drain(..take) {
             if !after_sync.is_empty() || is_sync(&job) {
                 // Performed with the rest of the drain; completes after the fsync.
                 let (lo, hi) = (params.write_us_min, params.write_us_max);
