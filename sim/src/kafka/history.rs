@@ -77,7 +77,7 @@ pub enum ConsumerOp {
     Poll(Poll),
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct History {
     pub sends: Vec<Send>,
     pub consumer_ops: Vec<ConsumerOp>,

@@ -118,3 +118,172 @@ pub(crate) fn describe_send(h: &History, i: usize) -> String {
         s.values.first().copied().unwrap_or(0)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kafka::history::{ConsumerOp, FinalPartition, Poll, Send, SendOutcome};
+
+    /// Values of producer 1 (the producer lives in a value's top bits).
+    const V: u64 = 1 << 40;
+
+    fn send(producer: u32, values: &[u64], outcome: SendOutcome, at: u64) -> Send {
+        Send {
+            producer,
+            partition: 0,
+            values: values.to_vec(),
+            acks: -1,
+            idempotent: true,
+            producer_id: 7,
+            producer_epoch: 0,
+            sequence: 0,
+            invoked_at: at,
+            completed_at: at + 1,
+            attempts: 1,
+            outcome,
+        }
+    }
+
+    fn poll(consumer: u32, epoch: i32, hw: i64, records: &[(i64, u64)], at: u64) -> ConsumerOp {
+        ConsumerOp::Poll(Poll {
+            consumer,
+            partition: 0,
+            node: 1,
+            epoch,
+            at,
+            from: records.first().map_or(hw, |r| r.0),
+            high_watermark: hw,
+            records: records.to_vec(),
+        })
+    }
+
+    fn seek(consumer: u32, offset: i64) -> ConsumerOp {
+        ConsumerOp::Seek {
+            consumer,
+            partition: 0,
+            offset,
+            at: 0,
+        }
+    }
+
+    fn log(values: &[u64]) -> FinalState {
+        FinalState {
+            partitions: vec![FinalPartition {
+                leader: 1,
+                high_watermark: values.len() as i64,
+                log_start: 0,
+                values: values.iter().map(|&v| Some(v)).collect(),
+            }],
+        }
+    }
+
+    fn ok(base_offset: i64) -> SendOutcome {
+        SendOutcome::Ok {
+            base_offset,
+            node: 1,
+        }
+    }
+
+    /// A history where everything went right: every checker passes it.
+    fn clean() -> (History, FinalState) {
+        let h = History {
+            sends: vec![
+                send(1, &[V + 10, V + 11], ok(0), 1),
+                send(1, &[V + 12], ok(2), 5),
+            ],
+            consumer_ops: vec![
+                seek(9, 0),
+                poll(9, 1, 2, &[(0, V + 10), (1, V + 11)], 3),
+                poll(9, 1, 3, &[(2, V + 12)], 7),
+            ],
+        };
+        (h, log(&[V + 10, V + 11, V + 12]))
+    }
+
+    #[test]
+    fn a_clean_history_passes_every_checker() {
+        let (h, f) = clean();
+        for kind in KAFKA_CHECKERS {
+            assert_eq!(check(kind, &h, Some(&f)), Ok(()), "{}", kind.name());
+        }
+    }
+
+    #[test]
+    fn each_checker_names_the_anomaly_it_owns() {
+        let (h, f) = clean();
+        let fails = |kind, h: &History, f: &FinalState| check(kind, h, Some(f)).is_err();
+        // An acknowledged record replaced in the final log.
+        assert!(fails(
+            CheckerKind::LostWrite,
+            &h,
+            &log(&[V + 10, V + 11, V + 99])
+        ));
+        // An acknowledged record nobody read.
+        let mut unseen = h.clone();
+        unseen.consumer_ops.pop();
+        assert!(fails(CheckerKind::Unseen, &unseen, &f));
+        // An idempotent producer's record twice in the log.
+        assert!(fails(
+            CheckerKind::Duplicate,
+            &h,
+            &log(&[V + 10, V + 11, V + 12, V + 11])
+        ));
+        // One offset read with two values.
+        let mut two = h.clone();
+        two.consumer_ops.push(poll(8, 1, 3, &[(2, V + 13)], 9));
+        assert!(fails(CheckerKind::InconsistentOffsets, &two, &f));
+        // A definitely failed send that is visible.
+        let mut aborted = h.clone();
+        aborted.sends[1].outcome = SendOutcome::Failed { code: 10 };
+        assert!(fails(CheckerKind::AbortedRead, &aborted, &f));
+        // A later batch acknowledged at an earlier offset.
+        let mut back = h.clone();
+        back.sends[1].outcome = ok(0);
+        assert!(fails(CheckerKind::NonmonotonicSend, &back, &f));
+        // A consumer going back without a seek; with a seek it may.
+        let mut rewind = h.clone();
+        rewind.consumer_ops.push(poll(9, 1, 3, &[(1, V + 11)], 9));
+        assert!(fails(CheckerKind::NonmonotonicPoll, &rewind, &f));
+        rewind.consumer_ops.insert(3, seek(9, 1));
+        assert!(!fails(CheckerKind::NonmonotonicPoll, &rewind, &f));
+        // A consumer jumping over an offset the final log holds.
+        let mut skip = h.clone();
+        skip.consumer_ops[2] = poll(9, 1, 4, &[(3, V + 13)], 7);
+        assert!(fails(
+            CheckerKind::PollSkip,
+            &skip,
+            &log(&[V + 10, V + 11, V + 12, V + 13])
+        ));
+    }
+
+    #[test]
+    fn the_high_watermark_may_lag_at_a_stale_leader_but_not_go_back_at_a_new_one() {
+        let base = |ops: Vec<ConsumerOp>| History {
+            sends: Vec::new(),
+            consumer_ops: ops,
+        };
+        let f = log(&[]);
+        let hw = CheckerKind::HighWatermarkMonotonic;
+        // A deposed leader (epoch 1) still answering another consumer with its old view: fine.
+        let stale = base(vec![poll(1, 2, 10, &[], 1), poll(2, 1, 8, &[], 2)]);
+        assert_eq!(check(hw, &stale, Some(&f)), Ok(()));
+        // A new leader (epoch 3) exposing less than epoch 2 did, to anyone: a violation.
+        let back = base(vec![poll(1, 2, 10, &[], 1), poll(2, 3, 8, &[], 2)]);
+        assert!(check(hw, &back, Some(&f)).is_err());
+        // One consumer seeing one leader's high watermark go down.
+        let down = base(vec![poll(1, 2, 10, &[], 1), poll(1, 2, 9, &[], 2)]);
+        assert!(check(hw, &down, Some(&f)).is_err());
+    }
+
+    #[test]
+    fn two_leaders_in_one_epoch_are_caught_and_one_leader_twice_is_not() {
+        let mut c = LeaderPerEpoch::default();
+        let g = ([1; 16], 0);
+        assert_eq!(c.on_leader(g, 3, 1), Ok(()));
+        assert_eq!(c.on_leader(g, 3, 1), Ok(()));
+        assert_eq!(c.on_leader(g, 4, 2), Ok(()));
+        assert!(c.on_leader(g, 3, 2).is_err());
+        assert_eq!(c.on_leader(([2; 16], 0), 3, 2), Ok(()));
+        assert_eq!(c.elected, 3);
+    }
+}
