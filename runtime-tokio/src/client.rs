@@ -37,6 +37,7 @@ const DESCRIBE_CONFIGS_V: i16 = 2;
 const PRODUCE_V: i16 = 8;
 const FETCH_V: i16 = 11;
 const LIST_OFFSETS_V: i16 = 5;
+pub const DESCRIBE_LOG_DIRS_V: i16 = 4;
 
 impl Client {
     pub fn connect(bootstrap: &str, timeout: Duration) -> Result<Client, String> {

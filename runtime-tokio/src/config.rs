@@ -180,6 +180,10 @@ impl Settings {
         cfg.voters = voters.keys().copied().collect();
         cfg.peer_addr = self.advertised_peer(peer_bound)?;
         cfg.default_replication_factor = self.default_replication_factor;
+        cfg.log_dir = std::fs::canonicalize(&self.data_dir)
+            .unwrap_or_else(|_| self.data_dir.clone())
+            .display()
+            .to_string();
         cfg.log = LogConfig {
             segment_bytes: self.log_segment_bytes,
             segment_ms: self.log_segment_ms,

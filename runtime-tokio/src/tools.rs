@@ -2,11 +2,13 @@
 //! user reaches for first, against any Kafka-compatible bootstrap address. Partition requests
 //! go to each partition's leader (`Routed`); admin requests to the bootstrap broker.
 
-use crate::client::{murmur2_partition, Client, Routed};
+use crate::client::{murmur2_partition, Client, Routed, DESCRIBE_LOG_DIRS_V};
 use clap::{Args, Subcommand};
+use sluice_core::protocol::messages::describe_log_dirs::DescribeLogDirsRequest;
 use sluice_core::protocol::messages::metadata::MetadataResponse;
 use sluice_core::protocol::record::{build_batch, read_records_with, BatchSpec, NewRecord};
 use sluice_core::protocol::records::batches;
+use sluice_core::protocol::{Request, Response};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::{BufRead, Write};
@@ -316,7 +318,8 @@ pub fn cluster(action: ClusterAction) -> Result<(), String> {
     match action {
         ClusterAction::Status { json, conn } => {
             let mut c = Client::connect(&conn.bootstrap, TIMEOUT)?;
-            let status = ClusterStatus::from_metadata(&c.metadata(None)?);
+            let mut status = ClusterStatus::from_metadata(&c.metadata(None)?);
+            status.add_lags(&mut c, &conn.bootstrap);
             print!(
                 "{}",
                 if json {
@@ -357,6 +360,9 @@ struct PartitionRow {
     replicas: Vec<i32>,
     in_sync: Vec<i32>,
     offline: Vec<i32>,
+    /// (replica, offsets behind the high watermark) as each live replica's broker reports it
+    /// (DescribeLogDirs); -1: not known yet.
+    lag: Vec<(i32, i64)>,
 }
 
 impl PartitionRow {
@@ -402,6 +408,7 @@ impl ClusterStatus {
                     replicas: p.replica_nodes.clone(),
                     in_sync: p.isr_nodes.clone(),
                     offline: p.offline_replicas.clone(),
+                    lag: Vec::new(),
                 });
             }
         }
@@ -423,6 +430,46 @@ impl ClusterStatus {
             controller: (m.controller_id >= 0).then_some(m.controller_id),
             brokers,
             partitions,
+        }
+    }
+
+    /// Asks every live broker (DescribeLogDirs) how far its replicas are behind. A broker that
+    /// does not answer leaves its replicas without a lag ("-").
+    fn add_lags(&mut self, bootstrap_conn: &mut Client, bootstrap: &str) {
+        for b in &self.brokers {
+            let Some(addr) = &b.address else { continue };
+            let mut own;
+            let client = if addr == bootstrap {
+                &mut *bootstrap_conn
+            } else {
+                match Client::connect(addr, TIMEOUT) {
+                    Ok(c) => {
+                        own = c;
+                        &mut own
+                    }
+                    Err(_) => continue,
+                }
+            };
+            let request = Request::DescribeLogDirs(DescribeLogDirsRequest { topics: None });
+            let Ok(Response::DescribeLogDirs(r)) = client.call(DESCRIBE_LOG_DIRS_V, request) else {
+                continue;
+            };
+            for dir in &r.results {
+                for t in &dir.topics {
+                    for p in &t.partitions {
+                        if let Some(row) = self
+                            .partitions
+                            .iter_mut()
+                            .find(|row| row.topic == t.name && row.partition == p.partition_index)
+                        {
+                            row.lag.push((b.id, p.offset_lag));
+                        }
+                    }
+                }
+            }
+        }
+        for row in &mut self.partitions {
+            row.lag.sort_unstable();
         }
     }
 
@@ -500,6 +547,23 @@ impl ClusterStatus {
                 v.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
             }
         };
+        // replica:offsets behind, e.g. "1:0,2:0,3:120"; "?" when a broker does not know yet.
+        let lags = |v: &[(i32, i64)]| {
+            if v.is_empty() {
+                "-".to_string()
+            } else {
+                v.iter()
+                    .map(|&(r, l)| {
+                        if l < 0 {
+                            format!("{r}:?")
+                        } else {
+                            format!("{r}:{l}")
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }
+        };
         let mut rows = vec![[
             "TOPIC",
             "PARTITION",
@@ -508,6 +572,7 @@ impl ClusterStatus {
             "REPLICAS",
             "IN-SYNC",
             "OFFLINE",
+            "LAG",
             "STATUS",
         ]
         .map(String::from)
@@ -521,6 +586,7 @@ impl ClusterStatus {
                 ids(&p.replicas),
                 ids(&p.in_sync),
                 ids(&p.offline),
+                lags(&p.lag),
                 p.status().into(),
             ]);
         }
@@ -553,7 +619,7 @@ impl ClusterStatus {
             .map(|p| {
                 format!(
                     "{{\"topic\":{},\"partition\":{},\"leader\":{},\"leader_epoch\":{},\
-                     \"replicas\":{},\"in_sync\":{},\"offline\":{},\"status\":{}}}",
+                     \"replicas\":{},\"in_sync\":{},\"offline\":{},\"lag\":{{{}}},\"status\":{}}}",
                     json_string(&p.topic),
                     p.partition,
                     opt(p.leader),
@@ -561,6 +627,11 @@ impl ClusterStatus {
                     ids(&p.replicas),
                     ids(&p.in_sync),
                     ids(&p.offline),
+                    p.lag
+                        .iter()
+                        .map(|(r, l)| format!("\"{r}\":{l}"))
+                        .collect::<Vec<_>>()
+                        .join(","),
                     json_string(p.status())
                 )
             })
@@ -664,7 +735,9 @@ mod tests {
 
     #[test]
     fn cluster_status_prints_aligned_tables_with_offline_brokers_and_a_summary() {
-        let text = ClusterStatus::from_metadata(&metadata()).to_text();
+        let mut status = ClusterStatus::from_metadata(&metadata());
+        status.partitions[0].lag = vec![(1, 0), (2, 5), (3, -1)];
+        let text = status.to_text();
         let expected = "\
 cluster id:  c1
 controller:  1
@@ -676,9 +749,9 @@ BROKER  ADDRESS         STATE    ROLE
 2       127.0.0.1:9092  live
 3       -               offline
 
-TOPIC   PARTITION  LEADER  EPOCH  REPLICAS  IN-SYNC  OFFLINE  STATUS
-orders  0          1       4      1,2,3     1,2      3        under-replicated
-orders  1          -       4      1,2,3     1,2      3        no leader
+TOPIC   PARTITION  LEADER  EPOCH  REPLICAS  IN-SYNC  OFFLINE  LAG          STATUS
+orders  0          1       4      1,2,3     1,2      3        1:0,2:5,3:?  under-replicated
+orders  1          -       4      1,2,3     1,2      3        -            no leader
 ";
         assert_eq!(text, expected);
     }
@@ -697,7 +770,7 @@ orders  1          -       4      1,2,3     1,2      3        no leader
         assert!(
             json.contains(
                 "{\"topic\":\"orders\",\"partition\":1,\"leader\":null,\"leader_epoch\":4,\
-                 \"replicas\":[1,2,3],\"in_sync\":[1,2],\"offline\":[3],\"status\":\"no leader\"}"
+                 \"replicas\":[1,2,3],\"in_sync\":[1,2],\"offline\":[3],\"lag\":{},\"status\":\"no leader\"}"
             ),
             "{json}"
         );

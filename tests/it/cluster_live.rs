@@ -215,15 +215,16 @@ fn partition_rows(status: &str) -> Vec<(i32, i32, String, String)> {
         .skip(1)
         .filter_map(|l| {
             let cells: Vec<&str> = l.split_whitespace().collect();
-            // TOPIC PARTITION LEADER EPOCH REPLICAS IN-SYNC OFFLINE STATUS (may be two words)
-            if cells.len() < 8 || cells[0] != TOPIC {
+            // TOPIC PARTITION LEADER EPOCH REPLICAS IN-SYNC OFFLINE LAG STATUS (may be two
+            // words)
+            if cells.len() < 9 || cells[0] != TOPIC {
                 return None;
             }
             Some((
                 cells[1].parse().ok()?,
                 cells[2].parse().unwrap_or(-1),
                 cells[4].to_string(),
-                cells[7..].join(" "),
+                cells[8..].join(" "),
             ))
         })
         .collect()

@@ -12,6 +12,7 @@ use crate::protocol::messages::create_topics::*;
 use crate::protocol::messages::delete_topics::*;
 use crate::protocol::messages::describe_cluster::*;
 use crate::protocol::messages::describe_configs::*;
+use crate::protocol::messages::describe_log_dirs::*;
 use crate::protocol::messages::init_producer_id::*;
 use crate::protocol::messages::metadata::*;
 use crate::protocol::Response;
@@ -625,6 +626,58 @@ impl Broker {
             ..Default::default()
         });
         self.respond(reply, response);
+    }
+
+    /// Every hosted replica with its size and its lag behind the high watermark in offsets (0
+    /// on the leader; a follower's lag as its leader last reported it, -1 when unknown).
+    pub(super) fn on_describe_log_dirs(&mut self, reply: Reply, r: DescribeLogDirsRequest) {
+        let me = self.cfg.node_id;
+        let mut topics: std::collections::BTreeMap<String, Vec<DescribeLogDirsPartition>> =
+            std::collections::BTreeMap::new();
+        for p in self.partitions.values().filter(|p| p.raft.is_some()) {
+            let wanted = r.topics.as_ref().is_none_or(|ts| {
+                ts.iter()
+                    .any(|t| t.topic == p.topic && t.partitions.contains(&(p.index as i32)))
+            });
+            if !wanted {
+                continue;
+            }
+            let offset_lag = if p.is_leader() {
+                0
+            } else {
+                self.meta
+                    .known_leaders
+                    .get(&p.key)
+                    .and_then(|(_, _, lag)| lag.iter().find(|(b, _)| *b == me))
+                    .map_or(-1, |&(_, l)| l)
+            };
+            topics
+                .entry(p.topic.clone())
+                .or_default()
+                .push(DescribeLogDirsPartition {
+                    partition_index: p.index as i32,
+                    partition_size: i64::try_from(p.size_bytes).unwrap_or(i64::MAX),
+                    offset_lag,
+                    is_future_key: false,
+                });
+        }
+        let result = DescribeLogDirsResult {
+            error_code: codes::NONE,
+            log_dir: self.cfg.log_dir.clone(),
+            topics: topics
+                .into_iter()
+                .map(|(name, partitions)| DescribeLogDirsTopic { name, partitions })
+                .collect(),
+            total_bytes: -1,
+            usable_bytes: -1,
+        };
+        self.respond(
+            reply,
+            Response::DescribeLogDirs(DescribeLogDirsResponse {
+                results: vec![result],
+                ..Default::default()
+            }),
+        );
     }
 
     pub(super) fn on_init_producer_id(&mut self, reply: Reply, r: InitProducerIdRequest) {

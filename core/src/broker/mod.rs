@@ -69,6 +69,8 @@ pub struct BrokerConfig {
     pub voters: Vec<i32>,
     /// Where other brokers reach this one (registered in the metadata log).
     pub peer_addr: String,
+    /// The data directory, as DescribeLogDirs names it.
+    pub log_dir: String,
     /// Replicas of a topic created without a replication factor (Kafka's
     /// default.replication.factor), capped by the live brokers.
     pub default_replication_factor: u16,
@@ -114,6 +116,7 @@ impl BrokerConfig {
             raft_heartbeat_interval: Duration::from_millis(50),
             voters: Vec::new(),
             peer_addr: String::new(),
+            log_dir: "data".to_string(),
             default_replication_factor: 1,
             heartbeat_interval: Duration::from_millis(200),
             session_timeout: Duration::from_millis(2000),
@@ -530,6 +533,7 @@ impl Broker {
             Request::CreatePartitions(r) => self.on_create_partitions(reply, r),
             Request::DescribeConfigs(r) => self.on_describe_configs(reply, r),
             Request::DescribeCluster(_) => self.on_describe_cluster(reply),
+            Request::DescribeLogDirs(r) => self.on_describe_log_dirs(reply, r),
             Request::InitProducerId(r) => self.on_init_producer_id(reply, r),
             Request::Produce(r) => self.on_produce(reply, r),
             Request::Fetch(r) => self.on_fetch(reply, r),
@@ -773,8 +777,12 @@ impl Broker {
             StorageDone::OffsetForTimestamp { token, result } => {
                 self.on_timestamp_lookup(id, token, result)
             }
-            StorageDone::Housekeeping { log_start } => {
+            StorageDone::Housekeeping {
+                log_start,
+                size_bytes,
+            } => {
                 let p = self.partitions.get_mut(&id).expect("checked");
+                p.size_bytes = size_bytes;
                 if log_start > p.log_start {
                     p.log_start = log_start.min(p.high_watermark);
                     self.outputs.push_back(Output::Event(Event::LogStartMoved {

@@ -70,6 +70,9 @@ pub struct Partition {
     saved_commit: LogIndex,
     /// The last Raft entry accounted here (offsets, epochs, producers).
     accounted: LogIndex,
+    /// Bytes of the partition's segment files: from the store at open and after retention,
+    /// kept up to date in between from the entries appended and truncated.
+    pub size_bytes: u64,
     /// Planted bugs (see `BrokerBug`); always false outside checker tests.
     pub serve_before_term_commit: bool,
     pub forget_replicated_producers: bool,
@@ -79,6 +82,8 @@ pub struct Partition {
 #[derive(Clone, Copy, Debug)]
 pub struct Uncommitted {
     pub index: LogIndex,
+    /// Bytes the entry takes in the segment files.
+    pub bytes: u64,
     /// The offset after the entry (a no-op takes none).
     pub end: i64,
     /// The batch's header and base offset, for idempotent batches.
@@ -109,6 +114,7 @@ impl Partition {
             was_leader: false,
             saved_commit: LogIndex::ZERO,
             accounted: LogIndex::ZERO,
+            size_bytes: 0,
             serve_before_term_commit: false,
             forget_replicated_producers: false,
         }
@@ -140,6 +146,9 @@ impl Partition {
         self.written = LogIndex(recovery.raft.base.index.0 + recovery.raft.entries.len() as u64);
         self.saved_commit = recovery.raft.base.index;
         self.accounted = recovery.raft.base.index;
+        // The recovered tail is accounted again by `sync_with_raft`.
+        let tail: u64 = recovery.raft.entries.iter().map(entry_bytes).sum();
+        self.size_bytes = recovery.size_bytes.saturating_sub(tail);
         self.recovered = Some(recovery.raft);
     }
 
@@ -201,10 +210,11 @@ impl Partition {
                 // account it as taking no offsets rather than trust it.
                 EntryKind::Normal => parse_header(&e.data).ok(),
             };
-            added.push((i, term, header));
+            added.push((i, term, header, entry_bytes(e)));
             i = i.next();
         }
-        for (index, term, header) in added {
+        for (index, term, header, bytes) in added {
+            self.size_bytes += bytes;
             let start = header.map_or(self.next_offset, |h| h.base_offset);
             self.note_epoch(term, start);
             let mut idempotent = None;
@@ -217,6 +227,7 @@ impl Partition {
             }
             self.uncommitted.push_back(Uncommitted {
                 index,
+                bytes,
                 end: self.next_offset,
                 idempotent,
             });
@@ -227,6 +238,13 @@ impl Partition {
     /// Rolls the bookkeeping back to before entry `from` (Raft truncated it and everything
     /// after). Returns the new log end offset.
     pub fn truncate_from(&mut self, from: LogIndex) -> i64 {
+        let removed: u64 = self
+            .uncommitted
+            .iter()
+            .filter(|u| u.index >= from)
+            .map(|u| u.bytes)
+            .sum();
+        self.size_bytes = self.size_bytes.saturating_sub(removed);
         self.uncommitted.retain(|u| u.index < from);
         self.accounted = self.accounted.min(from.prev());
         self.next_offset = self
@@ -290,8 +308,10 @@ impl Partition {
         })
     }
 
-    /// (replica, committed entries it lacks) for each follower: 0 means the follower holds
-    /// everything below the high watermark (it is in sync).
+    /// (replica, committed offsets it lacks) for each follower, on the leader: 0 means the
+    /// follower holds everything below the high watermark (it is in sync). A follower whose
+    /// last matched entry this leader no longer holds in memory is counted from the oldest
+    /// batch it does hold (a lower bound).
     pub fn follower_lag(&self) -> Vec<(i32, i64)> {
         let Some(raft) = &self.raft else {
             return Vec::new();
@@ -303,7 +323,24 @@ impl Partition {
             .filter(|&&r| r != me)
             .map(|&r| {
                 let matched = raft.matched(NodeId(r as u32)).unwrap_or(LogIndex::ZERO);
-                (r, commit.0.saturating_sub(matched.0) as i64)
+                if matched >= commit {
+                    return (r, 0);
+                }
+                // The offset after the follower's last batch: walk back over no-ops.
+                let mut i = matched;
+                let mut end = None;
+                while i > raft.log().base().index {
+                    match raft.entry(i) {
+                        Some(e) if e.kind == EntryKind::Normal => {
+                            end = parse_header(&e.data).ok().map(|h| h.last_offset() + 1);
+                            break;
+                        }
+                        Some(_) => i = i.prev(),
+                        None => break,
+                    }
+                }
+                let end = end.unwrap_or(self.log_start).min(self.high_watermark);
+                (r, (self.high_watermark - end).max(1))
             })
             .collect()
     }
@@ -362,6 +399,15 @@ impl Partition {
             .get(k)
             .map_or(self.next_offset, |&(_, start)| start);
         (self.epochs[k - 1].0, end)
+    }
+}
+
+/// Bytes an entry takes in a segment file: its batch and the 4-byte trailer (a no-op takes
+/// none: it lives in the epochs file).
+fn entry_bytes(e: &crate::raft::Entry) -> u64 {
+    match e.kind {
+        EntryKind::Noop => 0,
+        EntryKind::Normal => e.data.len() as u64 + 4,
     }
 }
 

@@ -86,6 +86,8 @@ pub enum StorageDone {
     },
     Housekeeping {
         log_start: i64,
+        /// Bytes of the segment files left.
+        size_bytes: u64,
     },
     Deleted,
     CatalogueSaved,
@@ -221,8 +223,10 @@ impl BrokerStorage {
             }
             StorageJob::Housekeeping => {
                 let store = self.store(id).ok_or_else(missing)?;
+                let log_start = store.housekeeping(disk, now_wall_ms)?;
                 StorageDone::Housekeeping {
-                    log_start: store.housekeeping(disk, now_wall_ms)?,
+                    log_start,
+                    size_bytes: store.log().size_bytes(),
                 }
             }
             StorageJob::Delete => {

@@ -1055,3 +1055,48 @@ fn brokers_that_are_not_voters_follow_the_metadata_log_and_host_replicas() {
         .topics
         .contains_key("later"));
 }
+
+#[test]
+fn replica_lag_is_counted_in_offsets_and_reported_by_describe_log_dirs() {
+    use crate::protocol::messages::describe_log_dirs::*;
+    let mut h = Harness::cluster(3, 51);
+    h.until_cluster_formed();
+    assert_eq!(h.create_topic_rf("t", 1, 3, &[]), codes::NONE);
+    let leader = h.until_leader("t", 0);
+    let behind = (leader + 1) % 3;
+    h.isolated = vec![behind];
+    for _ in 0..3 {
+        assert_eq!(h.produce("t", 0, -1, batch(&["a", "b"], 0)).0, codes::NONE);
+    }
+    let lag = |h: &Harness| {
+        let b = h.nodes[leader].broker.as_ref().unwrap();
+        b.partitions()
+            .find(|p| p.topic == "t")
+            .unwrap()
+            .follower_lag()
+    };
+    let lags = lag(&h);
+    assert!(lags.contains(&(behind as i32 + 1, 6)), "{lags:?}");
+    assert!(lags.iter().any(|&(r, l)| r != behind as i32 + 1 && l == 0));
+    h.isolated.clear();
+    h.run_for(Duration::from_secs(1));
+    assert!(lag(&h).iter().all(|&(_, l)| l == 0), "{:?}", lag(&h));
+    // Each broker describes its own replica: its size and its lag (0 once caught up).
+    for i in 0..3 {
+        h.target = i;
+        let Response::DescribeLogDirs(r) = h.call(
+            4,
+            Request::DescribeLogDirs(DescribeLogDirsRequest { topics: None }),
+        ) else {
+            panic!()
+        };
+        let p = &r.results[0].topics[0].partitions[0];
+        assert_eq!(r.results[0].topics[0].name, "t");
+        assert!(
+            p.partition_size > 0,
+            "broker {i}: size {}",
+            p.partition_size
+        );
+        assert_eq!(p.offset_lag, 0, "broker {i}");
+    }
+}

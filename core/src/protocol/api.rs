@@ -9,8 +9,8 @@
 use super::error::DecodeError;
 use super::messages::{
     api_versions, create_partitions, create_topics, delete_topics, describe_cluster,
-    describe_configs, fetch, init_producer_id, list_offsets, metadata, offset_for_leader_epoch,
-    produce,
+    describe_configs, describe_log_dirs, fetch, init_producer_id, list_offsets, metadata,
+    offset_for_leader_epoch, produce,
 };
 use super::wire::{Reader, Version, Wire, Writer};
 
@@ -206,6 +206,8 @@ apis! {
         offset_for_leader_epoch::OffsetForLeaderEpochResponse;
     DescribeConfigs = 32, versions 1..=4, flexible from 4,
         describe_configs::DescribeConfigsRequest, describe_configs::DescribeConfigsResponse;
+    DescribeLogDirs = 35, versions 1..=4, flexible from 2,
+        describe_log_dirs::DescribeLogDirsRequest, describe_log_dirs::DescribeLogDirsResponse;
     CreatePartitions = 37, versions 0..=3, flexible from 2,
         create_partitions::CreatePartitionsRequest, create_partitions::CreatePartitionsResponse;
     DescribeCluster = 60, versions 0..=1, flexible from 0,
@@ -258,6 +260,7 @@ mod tests {
             (ApiKey::InitProducerId, 22),
             (ApiKey::OffsetForLeaderEpoch, 23),
             (ApiKey::DescribeConfigs, 32),
+            (ApiKey::DescribeLogDirs, 35),
             (ApiKey::CreatePartitions, 37),
             (ApiKey::DescribeCluster, 60),
         ];

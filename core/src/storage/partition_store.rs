@@ -53,6 +53,8 @@ pub struct PartitionRecovery {
     pub epochs: Vec<(i32, i64)>,
     pub log_start: i64,
     pub next_offset: i64,
+    /// Bytes of the partition's segment files.
+    pub size_bytes: u64,
     pub report: RecoveryReport,
 }
 
@@ -197,6 +199,7 @@ impl PartitionStore {
             epochs,
             log_start: base_offset.max(store.log.log_start()),
             next_offset: store.log.next_offset(),
+            size_bytes: store.log.size_bytes(),
             report,
         };
         Ok((store, recovery))

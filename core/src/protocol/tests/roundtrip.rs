@@ -72,6 +72,8 @@ round_trip_tests! {
     describe_configs_response_round_trips_at_every_supported_version: describe_configs::DescribeConfigsResponse;
     describe_cluster_request_round_trips_at_every_supported_version: describe_cluster::DescribeClusterRequest;
     describe_cluster_response_round_trips_at_every_supported_version: describe_cluster::DescribeClusterResponse;
+    describe_log_dirs_request_round_trips_at_every_supported_version: describe_log_dirs::DescribeLogDirsRequest;
+    describe_log_dirs_response_round_trips_at_every_supported_version: describe_log_dirs::DescribeLogDirsResponse;
 }
 
 /// A deterministic sample request of every API at every supported version, as whole frames.
@@ -119,6 +121,7 @@ fn sample_request(api: ApiKey, version: i16, runner: &mut TestRunner) -> Request
                 Request::OffsetForLeaderEpoch(sample(api, version, runner))
             }
             ApiKey::DescribeConfigs => Request::DescribeConfigs(sample(api, version, runner)),
+            ApiKey::DescribeLogDirs => Request::DescribeLogDirs(sample(api, version, runner)),
             ApiKey::CreatePartitions => Request::CreatePartitions(sample(api, version, runner)),
             ApiKey::DescribeCluster => Request::DescribeCluster(sample(api, version, runner)),
         };
