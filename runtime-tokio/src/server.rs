@@ -221,10 +221,6 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let (peer_tx, mut from_peers) = mpsc::channel::<Bytes>(peers::INBOUND_QUEUE);
     let peer_acceptor = tokio::spawn(peers::accept(peer_listener, peer_tx, metrics.clone()));
     let mut peers = Peers::new(broker.config().node_id, voters, metrics.clone());
-    let mut seen = Seen {
-        metrics: metrics.clone(),
-        controller: None,
-    };
 
     let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<(StorageTarget, StorageJob)>();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<FromStorage>();
@@ -273,7 +269,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
         &mut conns,
         &mut peers,
         &jobs_tx,
-        &mut seen,
+        &metrics,
         &clock,
     );
     loop {
@@ -333,7 +329,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
             &mut conns,
             &mut peers,
             &jobs_tx,
-            &mut seen,
+            &metrics,
             &clock,
         );
     }
@@ -367,10 +363,9 @@ fn route(
     conns: &mut HashMap<ConnId, ConnHandle>,
     peers: &mut Peers,
     jobs: &std::sync::mpsc::Sender<(StorageTarget, StorageJob)>,
-    seen: &mut Seen,
+    metrics: &Metrics,
     clock: &Clock,
 ) {
-    let metrics = seen.metrics.clone();
     let now = clock.now().mono;
     for out in outputs.drain(..) {
         match out {
@@ -409,20 +404,12 @@ fn route(
             }
             Output::Peer { to, bytes } => peers.send(to, bytes),
             Output::PeerAddresses(addresses) => peers.set_addresses(addresses),
-            Output::Event(e) => log_event(e, seen),
+            Output::Event(e) => log_event(e, metrics),
         }
     }
 }
 
-/// What events are logged against: the metrics they update, and the last controller logged
-/// (a metadata election repeats the same news while it runs; one line per change is enough).
-struct Seen {
-    metrics: Arc<Metrics>,
-    controller: Option<(u64, Option<i32>)>,
-}
-
-fn log_event(e: Event, seen: &mut Seen) {
-    let metrics = &*seen.metrics;
+fn log_event(e: Event, metrics: &Metrics) {
     match e {
         Event::TopicCreated { topic, partitions } => info!(%topic, partitions, "topic created"),
         Event::TopicDeleted { topic } => info!(%topic, "topic deleted"),
@@ -462,15 +449,10 @@ fn log_event(e: Event, seen: &mut Seen) {
             entries,
             "removed an uncommitted tail to match the leader"
         ),
-        Event::ControllerChanged { term, leader } => {
-            if seen.controller.replace((term, leader)) == Some((term, leader)) {
-                return;
-            }
-            match leader {
-                Some(leader) => info!(term, controller = leader, "controller elected"),
-                None => info!(term, "metadata election under way; no controller yet"),
-            }
-        }
+        Event::ControllerChanged { term, leader } => match leader {
+            Some(leader) => info!(term, controller = leader, "controller elected"),
+            None => info!(term, "metadata election under way; no controller yet"),
+        },
         Event::MetadataError { reason } => warn!(%reason, "metadata error"),
         Event::PeerRejected { reason } => {
             metrics.peer_rejected.inc();

@@ -36,22 +36,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_port() {
-  local port=$1 pid=$2 name=$3 deadline=$((SECONDS + 30))
-  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      log "$name exited early; its log:"; tail -n 30 "$WORK/$name.log" >&2; exit 1
-    fi
-    if ((SECONDS >= deadline)); then
-      log "$name did not listen on $port within 30 s"; exit 1
-    fi
-    sleep 0.1  # a script, not a test: paces the probe; the deadline above bounds it
-  done
-}
+source "$ROOT/tests/bench/lib.sh"
 
 # start NAME DATA ARGS...: one broker in the background; sets PORT to its client port. (Not a
 # command substitution: the broker's pid must reach PIDS in this shell, for the cleanup.)

@@ -553,12 +553,7 @@ impl Broker {
         self.maybe_finish_fetch(key);
     }
 
-    pub(super) fn on_read(
-        &mut self,
-        _id: PartitionId,
-        token: u64,
-        result: Result<ReadResult, super::ReadError>,
-    ) {
+    pub(super) fn on_read(&mut self, token: u64, result: Result<ReadResult, super::ReadError>) {
         // The answer is cut at the high watermark of when the read was issued, not of now:
         // entries below it are committed, so what the store returns there is final, while a
         // truncation queued behind this read (the replica lost leadership meanwhile) may have

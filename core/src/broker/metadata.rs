@@ -26,7 +26,7 @@ use crate::protocol::codes;
 use crate::raft::{self, ProposalId, Raft};
 use crate::time::Instant;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Producer ids a broker takes from the controller at a time.
 const PRODUCER_ID_BLOCK: i64 = 1000;
@@ -234,10 +234,14 @@ pub(super) struct MetaState {
     /// partition -> (epoch, leader, follower lag), from the leaders' heartbeats.
     leaders: BTreeMap<PartitionKey, LeaderInfo>,
     results: BTreeMap<(i32, u64), ForwardResult>,
+    /// `results` keys in the order they were answered, oldest first (evicted first).
+    results_order: VecDeque<(i32, u64)>,
     cluster_proposed: bool,
     // ----- every broker -----
     /// The controller, as far as this broker knows.
     pub controller: Option<i32>,
+    /// The last (term, controller) reported as an event.
+    announced: Option<(u64, Option<i32>)>,
     probe: usize,
     pub heartbeat_due: Option<Instant>,
     pub forwards: BTreeMap<u64, Forward>,
@@ -329,11 +333,17 @@ impl Broker {
                         if let Some(l) = leader {
                             self.meta.controller = Some(l.0 as i32);
                         }
-                        self.outputs
-                            .push_back(Output::Event(Event::ControllerChanged {
-                                term: term.0,
-                                leader: leader.map(|l| l.0 as i32),
-                            }));
+                        // Raft reports every role step (pre-candidate, candidate, ...); the
+                        // log line is about the controller, so only its changes go out.
+                        let seen = (term.0, leader.map(|l| l.0 as i32));
+                        if self.meta.announced != Some(seen) {
+                            self.meta.announced = Some(seen);
+                            self.outputs
+                                .push_back(Output::Event(Event::ControllerChanged {
+                                    term: seen.0,
+                                    leader: seen.1,
+                                }));
+                        }
                     }
                     raft::Output::Event(_) => {}
                 }
@@ -413,21 +423,24 @@ impl Broker {
             }
             Applied::TopicDeleted(topic) => self.remove_topic(&topic),
             Applied::PartitionsAdded { topic, from } => self.open_partitions(&topic, from),
-            Applied::Brokers => {
-                let peers = self
-                    .catalogue
-                    .brokers
-                    .iter()
-                    .map(|(&id, b)| (id, b.peer_addr.clone()))
-                    .collect();
-                self.outputs.push_back(Output::PeerAddresses(peers));
-            }
+            Applied::Brokers => self.announce_peer_addresses(),
             Applied::ProducerIds { first, count } => {
                 self.meta.producer_ids = (first, first + count);
                 self.meta.producer_ids_requested = false;
                 self.serve_producer_id_waiters();
             }
         }
+    }
+
+    /// Tells the driver where every registered broker listens for peers.
+    pub(super) fn announce_peer_addresses(&mut self) {
+        let peers = self
+            .catalogue
+            .brokers
+            .iter()
+            .map(|(&id, b)| (id, b.peer_addr.clone()))
+            .collect();
+        self.outputs.push_back(Output::PeerAddresses(peers));
     }
 
     // ----- controller -----
@@ -464,10 +477,11 @@ impl Broker {
 
     fn send_forward_result(&mut self, to: i32, forward: u64, result: ForwardResult) {
         if matches!(result, ForwardResult::Done { .. }) {
-            if self.meta.results.len() >= REMEMBERED_RESULTS {
-                let oldest = *self.meta.results.keys().next().expect("non-empty");
+            if self.meta.results_order.len() >= REMEMBERED_RESULTS {
+                let oldest = self.meta.results_order.pop_front().expect("non-empty");
                 self.meta.results.remove(&oldest);
             }
+            self.meta.results_order.push_back((to, forward));
             self.meta.results.insert((to, forward), result.clone());
         }
         if to == self.cfg.node_id {

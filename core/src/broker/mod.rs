@@ -382,13 +382,7 @@ impl Broker {
             broker.open_partitions(&t, 0);
         }
         if !broker.catalogue.brokers.is_empty() {
-            let peers = broker
-                .catalogue
-                .brokers
-                .iter()
-                .map(|(&id, b)| (id, b.peer_addr.clone()))
-                .collect();
-            broker.outputs.push_back(Output::PeerAddresses(peers));
+            broker.announce_peer_addresses();
         }
         Ok(broker)
     }
@@ -773,7 +767,7 @@ impl Broker {
                 self.drive_raft(id, |now| raft::Input::Storage { now, completion });
                 self.after_partition_change(id);
             }
-            StorageDone::Read { token, result } => self.on_read(id, token, result),
+            StorageDone::Read { token, result } => self.on_read(token, result),
             StorageDone::OffsetForTimestamp { token, result } => {
                 self.on_timestamp_lookup(id, token, result)
             }
@@ -816,13 +810,8 @@ impl Broker {
         let rng = DetRng::with_stream(self.rng.next_u64(), id.0);
         let report = recovery.report.to_string();
         let dropped_bytes = recovery.report.truncated.iter().map(|t| t.2).sum();
-        p.open(recovery, &batches);
-        let raft = Raft::new(
-            raft_cfg,
-            p.recovered.take().expect("just opened"),
-            rng,
-            self.now,
-        );
+        let recovered = p.open(recovery, &batches);
+        let raft = Raft::new(raft_cfg, recovered, rng, self.now);
         let mut raft = match raft {
             Ok(r) => r,
             Err(e) => {
@@ -1018,7 +1007,8 @@ impl Broker {
     /// to a broker after it comes back.
     fn balance_leaders(&mut self) {
         let me = self.cfg.node_id;
-        for p in self.partitions.values_mut() {
+        let mut moving = Vec::new();
+        for (&id, p) in self.partitions.iter_mut() {
             let Some(&preferred) = p.replicas.first() else {
                 continue;
             };
@@ -1036,10 +1026,10 @@ impl Broker {
             let target = NodeId(preferred as u32);
             if live && raft.matched(target) == Some(raft.last_index()) && !raft.is_transferring() {
                 raft.transfer_leadership(target);
+                moving.push(id);
             }
         }
-        let ids: Vec<PartitionId> = self.partitions.keys().copied().collect();
-        for id in ids {
+        for id in moving {
             self.drain_raft(id);
         }
     }

@@ -45,8 +45,6 @@ pub struct Partition {
     pub replicas: Vec<i32>,
     /// `None` until the store has opened.
     pub raft: Option<Raft>,
-    /// What the store recovered, between opening and starting Raft.
-    pub recovered: Option<Recovered>,
     pub log_start: i64,
     /// The next offset to assign (the log end offset, uncommitted entries included).
     pub next_offset: i64,
@@ -102,7 +100,6 @@ impl Partition {
             key,
             replicas,
             raft: None,
-            recovered: None,
             log_start: 0,
             next_offset: 0,
             high_watermark: 0,
@@ -123,7 +120,8 @@ impl Partition {
     /// Takes what the store recovered: offsets, epochs, and the producer state of the
     /// committed part of the log (`batches`: the idempotent batch headers on disk). The tail
     /// above the recovered commit point is accounted once Raft starts (`sync_with_raft`).
-    pub fn open(&mut self, recovery: PartitionRecovery, batches: &[BatchHeader]) {
+    /// Returns what Raft starts from.
+    pub fn open(&mut self, recovery: PartitionRecovery, batches: &[BatchHeader]) -> Recovered {
         let tail_start = recovery
             .raft
             .entries
@@ -149,7 +147,7 @@ impl Partition {
         // The recovered tail is accounted again by `sync_with_raft`.
         let tail: u64 = recovery.raft.entries.iter().map(entry_bytes).sum();
         self.size_bytes = recovery.size_bytes.saturating_sub(tail);
-        self.recovered = Some(recovery.raft);
+        recovery.raft
     }
 
     /// Remembers an idempotent batch stored at `base_offset`; other batches are ignored.

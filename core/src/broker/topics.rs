@@ -222,10 +222,6 @@ impl Catalogue {
             .map(|(&id, _)| id)
             .collect()
     }
-
-    pub fn topic_by_id(&self, id: Uuid) -> Option<&Topic> {
-        self.topics.values().find(|t| t.id == id)
-    }
 }
 
 /// The catalogue file of single-node versions (format 1): topics without replica lists.
