@@ -6,6 +6,7 @@
 //!
 //! **Append-only**: seeds and saved plans refer to these variants; add new ones at the end.
 
+use crate::trace::Record;
 use sluice_core::rng::DetRng;
 use std::fmt;
 
@@ -210,4 +211,174 @@ pub fn generate(
     }
     plan.sort_by_key(|f| f.at_ms);
     plan
+}
+
+/// What a simulation offers the one fault applier ([`apply`]): its nodes, network, trace and
+/// fault randomness. The Raft-level and the Kafka-level simulations both implement it, so a
+/// fault means the same thing (and leaves the same trace) in both.
+pub trait FaultWorld {
+    fn now(&self) -> u64;
+    fn node_count(&self) -> usize;
+    /// The node a target names right now, if any.
+    fn resolve(&mut self, target: Target) -> Option<usize>;
+    fn net(&mut self) -> &mut crate::network::Network;
+    fn fault_rng(&mut self) -> &mut DetRng;
+    fn record(&mut self, record: Record);
+    fn crash(&mut self, i: usize);
+    fn restart(&mut self, i: usize);
+    fn pause(&mut self, i: usize);
+    fn resume(&mut self, i: usize);
+    fn set_clock_rate(&mut self, i: usize, ppm: i64);
+    fn jump_wall_clock(&mut self, i: usize, ms: i64);
+    fn slow_disk(&mut self, i: usize, factor: u64);
+    /// Node `i` is about to be cut off, crashed or paused (a hook for failover timing).
+    fn disrupting(&mut self, _i: usize) {}
+}
+
+/// Performs one fault action on a simulation.
+pub fn apply(w: &mut impl FaultWorld, action: FaultAction) {
+    const MS: u64 = 1_000_000;
+    let n = w.node_count();
+    let fault = |text: &'static str, node: usize, arg: i64| Record::Fault {
+        text,
+        node: node as u32 + 1,
+        arg,
+    };
+    let now = w.now();
+    match action {
+        FaultAction::Isolate(t) => {
+            let Some(i) = w.resolve(t) else { return };
+            w.disrupting(i);
+            for j in 0..n {
+                w.net().set_blocked(i, j, true);
+                w.net().set_blocked(j, i, true);
+            }
+            w.record(fault("isolate", i, 0));
+        }
+        FaultAction::Split { target, size } => {
+            let Some(i) = w.resolve(target) else {
+                return;
+            };
+            let mut side = vec![false; n];
+            side[i] = true;
+            let mut others: Vec<usize> = (0..n).filter(|&j| j != i).collect();
+            for _ in 1..size.max(1) {
+                if others.is_empty() {
+                    break;
+                }
+                let k = w.fault_rng().index(others.len());
+                side[others.swap_remove(k)] = true;
+            }
+            // The minority side loses its leaders.
+            let minority = side.iter().filter(|s| **s).count() * 2 < n;
+            for (j, &on) in side.iter().enumerate() {
+                if on == minority {
+                    w.disrupting(j);
+                }
+            }
+            for a in 0..n {
+                for b in 0..n {
+                    if side[a] != side[b] {
+                        w.net().set_blocked(a, b, true);
+                    }
+                }
+            }
+            w.record(fault("split", i, i64::from(size)));
+        }
+        FaultAction::OneWay { target, inbound } => {
+            let Some(i) = w.resolve(target) else {
+                return;
+            };
+            w.disrupting(i);
+            for j in 0..n {
+                if inbound {
+                    w.net().set_blocked(j, i, true);
+                } else {
+                    w.net().set_blocked(i, j, true);
+                }
+            }
+            let text = if inbound {
+                "one-way: inbound cut"
+            } else {
+                "one-way: outbound cut"
+            };
+            w.record(fault(text, i, 0));
+        }
+        FaultAction::Heal => {
+            w.net().heal();
+            w.record(Record::Fault {
+                text: "heal",
+                node: 0,
+                arg: 0,
+            });
+        }
+        FaultAction::Crash(t) => {
+            if let Some(i) = w.resolve(t) {
+                w.disrupting(i);
+                w.crash(i);
+            }
+        }
+        FaultAction::Restart(t) => {
+            if let Some(i) = w.resolve(t) {
+                w.restart(i);
+            }
+        }
+        FaultAction::CrashAll => {
+            for i in 0..n {
+                w.disrupting(i);
+                w.crash(i);
+            }
+        }
+        FaultAction::RestartAll => (0..n).for_each(|i| w.restart(i)),
+        FaultAction::Pause(t) => {
+            if let Some(i) = w.resolve(t) {
+                w.disrupting(i);
+                w.pause(i);
+            }
+        }
+        FaultAction::Resume(t) => {
+            if let Some(i) = w.resolve(t) {
+                w.resume(i);
+            }
+        }
+        FaultAction::Clog { a, b, ms } => {
+            let (Some(i), Some(j)) = (w.resolve(a), w.resolve(b)) else {
+                return;
+            };
+            if i != j {
+                w.net().clog(i, j, now + ms * MS);
+                w.record(fault("clog", i, j as i64 + 1));
+            }
+        }
+        FaultAction::ClockRate { target, ppm } => {
+            let Some(i) = w.resolve(target) else {
+                return;
+            };
+            w.set_clock_rate(i, ppm);
+            w.record(fault("clock rate ppm", i, ppm));
+        }
+        FaultAction::WallJump { target, ms } => {
+            let Some(i) = w.resolve(target) else {
+                return;
+            };
+            w.jump_wall_clock(i, ms);
+            w.record(fault("wall clock jump ms", i, ms));
+        }
+        FaultAction::SlowDisk { target, factor } => {
+            let Some(i) = w.resolve(target) else {
+                return;
+            };
+            w.slow_disk(i, factor.max(1));
+            w.record(fault("disk slow factor", i, factor as i64));
+        }
+        FaultAction::NetworkRates { loss_ppm, dup_ppm } => {
+            w.net().params.loss_ppm = loss_ppm;
+            w.net().params.dup_ppm = dup_ppm;
+            w.record(Record::Fault {
+                text: "network loss/dup ppm",
+                node: 0,
+                arg: i64::from(loss_ppm),
+            });
+        }
+    }
 }

@@ -1088,143 +1088,7 @@ impl Simulation {
 
     /// Applies one fault action now.
     pub fn apply_fault(&mut self, action: FaultAction) {
-        let n = self.nodes.len();
-        let fault = |text: &'static str, node: usize, arg: i64| Record::Fault {
-            text,
-            node: node as u32 + 1,
-            arg,
-        };
-        match action {
-            FaultAction::Isolate(t) => {
-                let Some(i) = self.resolve(t) else { return };
-                for j in 0..n {
-                    self.net.set_blocked(i, j, true);
-                    self.net.set_blocked(j, i, true);
-                }
-                self.trace.record(self.now, fault("isolate", i, 0));
-            }
-            FaultAction::Split { target, size } => {
-                let Some(i) = self.resolve(target) else {
-                    return;
-                };
-                let mut side = vec![false; n];
-                side[i] = true;
-                let mut others: Vec<usize> = (0..n).filter(|&j| j != i).collect();
-                for _ in 1..size.max(1) {
-                    if others.is_empty() {
-                        break;
-                    }
-                    let k = self.fault_rng.index(others.len());
-                    side[others.swap_remove(k)] = true;
-                }
-                for a in 0..n {
-                    for b in 0..n {
-                        if side[a] != side[b] {
-                            self.net.set_blocked(a, b, true);
-                        }
-                    }
-                }
-                self.trace
-                    .record(self.now, fault("split", i, i64::from(size)));
-            }
-            FaultAction::OneWay { target, inbound } => {
-                let Some(i) = self.resolve(target) else {
-                    return;
-                };
-                for j in 0..n {
-                    if inbound {
-                        self.net.set_blocked(j, i, true);
-                    } else {
-                        self.net.set_blocked(i, j, true);
-                    }
-                }
-                let text = if inbound {
-                    "one-way: inbound cut"
-                } else {
-                    "one-way: outbound cut"
-                };
-                self.trace.record(self.now, fault(text, i, 0));
-            }
-            FaultAction::Heal => {
-                self.net.heal();
-                self.trace.record(
-                    self.now,
-                    Record::Fault {
-                        text: "heal",
-                        node: 0,
-                        arg: 0,
-                    },
-                );
-            }
-            FaultAction::Crash(t) => {
-                if let Some(i) = self.resolve(t) {
-                    self.crash(i);
-                }
-            }
-            FaultAction::Restart(t) => {
-                if let Some(i) = self.resolve(t) {
-                    self.restart(i);
-                }
-            }
-            FaultAction::CrashAll => (0..n).for_each(|i| self.crash(i)),
-            FaultAction::RestartAll => (0..n).for_each(|i| self.restart(i)),
-            FaultAction::Pause(t) => {
-                if let Some(i) = self.resolve(t) {
-                    self.pause(i);
-                }
-            }
-            FaultAction::Resume(t) => {
-                if let Some(i) = self.resolve(t) {
-                    self.resume(i);
-                }
-            }
-            FaultAction::Clog { a, b, ms } => {
-                let (Some(i), Some(j)) = (self.resolve(a), self.resolve(b)) else {
-                    return;
-                };
-                if i != j {
-                    self.net.clog(i, j, self.now + ms * MS);
-                    self.trace.record(self.now, fault("clog", i, j as i64 + 1));
-                }
-            }
-            FaultAction::ClockRate { target, ppm } => {
-                let Some(i) = self.resolve(target) else {
-                    return;
-                };
-                self.nodes[i].clock.set_rate(self.now, ppm);
-                self.nodes[i].timer_at = None;
-                self.reschedule_timer(i);
-                self.trace.record(self.now, fault("clock rate ppm", i, ppm));
-            }
-            FaultAction::WallJump { target, ms } => {
-                let Some(i) = self.resolve(target) else {
-                    return;
-                };
-                self.nodes[i].clock.jump_wall(ms);
-                self.trace
-                    .record(self.now, fault("wall clock jump ms", i, ms));
-            }
-            FaultAction::SlowDisk { target, factor } => {
-                let Some(i) = self.resolve(target) else {
-                    return;
-                };
-                self.nodes[i].disk.slow_factor = factor.max(1);
-                self.trace
-                    .record(self.now, fault("disk slow factor", i, factor as i64));
-            }
-            FaultAction::NetworkRates { loss_ppm, dup_ppm } => {
-                self.net.params.loss_ppm = loss_ppm;
-                self.net.params.dup_ppm = dup_ppm;
-                self.trace.record(
-                    self.now,
-                    Record::Fault {
-                        text: "network loss/dup ppm",
-                        node: 0,
-                        arg: i64::from(loss_ppm),
-                    },
-                );
-            }
-        }
+        crate::faults::apply(self, action);
     }
 
     // ----- liveness -----
@@ -1401,5 +1265,49 @@ fn summarize(msg: &Message) -> (u64, u64, u64) {
             sluice_core::raft::AppendResult::Rejected { next_hint, .. } => (term.0, 0, next_hint.0),
         },
         Message::TimeoutNow { term } => (term.0, 0, 0),
+    }
+}
+
+impl crate::faults::FaultWorld for Simulation {
+    fn now(&self) -> u64 {
+        self.now
+    }
+    fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+    fn resolve(&mut self, target: Target) -> Option<usize> {
+        Simulation::resolve(self, target)
+    }
+    fn net(&mut self) -> &mut crate::network::Network {
+        &mut self.net
+    }
+    fn fault_rng(&mut self) -> &mut DetRng {
+        &mut self.fault_rng
+    }
+    fn record(&mut self, record: Record) {
+        self.trace.record(self.now, record);
+    }
+    fn crash(&mut self, i: usize) {
+        Simulation::crash(self, i);
+    }
+    fn restart(&mut self, i: usize) {
+        Simulation::restart(self, i);
+    }
+    fn pause(&mut self, i: usize) {
+        Simulation::pause(self, i);
+    }
+    fn resume(&mut self, i: usize) {
+        Simulation::resume(self, i);
+    }
+    fn set_clock_rate(&mut self, i: usize, ppm: i64) {
+        self.nodes[i].clock.set_rate(self.now, ppm);
+        self.nodes[i].timer_at = None;
+        self.reschedule_timer(i);
+    }
+    fn jump_wall_clock(&mut self, i: usize, ms: i64) {
+        self.nodes[i].clock.jump_wall(ms);
+    }
+    fn slow_disk(&mut self, i: usize, factor: u64) {
+        self.nodes[i].disk.slow_factor = factor;
     }
 }
