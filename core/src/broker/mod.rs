@@ -533,6 +533,23 @@ impl Broker {
             Request::Fetch(r) => self.on_fetch(reply, r),
             Request::ListOffsets(r) => self.on_list_offsets(reply, r),
             Request::OffsetForLeaderEpoch(r) => self.on_offset_for_leader_epoch(reply, r),
+            // Answered by the group coordinator (next commit); until then they are closed like
+            // any request this broker cannot serve.
+            Request::OffsetCommit(_)
+            | Request::OffsetFetch(_)
+            | Request::FindCoordinator(_)
+            | Request::JoinGroup(_)
+            | Request::Heartbeat(_)
+            | Request::LeaveGroup(_)
+            | Request::SyncGroup(_)
+            | Request::DescribeGroups(_)
+            | Request::ListGroups(_)
+            | Request::DeleteGroups(_) => {
+                self.conns.remove(&conn);
+                self.data.forget_conn(conn);
+                let reason = format!("{} is not served yet", header.api_key.name());
+                self.outputs.push_back(Output::Close { conn, reason });
+            }
         }
     }
 

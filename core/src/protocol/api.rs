@@ -3,14 +3,18 @@
 //! [`Message`] trait that every top-level message implements.
 //!
 //! Owns "which APIs and versions exist". It does not decide what versions to advertise to a
-//! given client, and it does not handle requests. Adding an API (the consumer-group APIs are
-//! next) is one line in the `apis!` table below plus a module under `messages/`.
+//! given client, and it does not handle requests. Adding an API is one line in the `apis!` table
+//! below plus a module under `messages/`. The consumer-group APIs (FindCoordinator, JoinGroup,
+//! Heartbeat, LeaveGroup, SyncGroup, OffsetCommit, OffsetFetch, DescribeGroups, ListGroups,
+//! DeleteGroups) are decoded and encoded here, but the broker does not answer them yet: it
+//! closes the connection (see `broker::on_request`).
 
 use super::error::DecodeError;
 use super::messages::{
-    api_versions, create_partitions, create_topics, delete_topics, describe_cluster,
-    describe_configs, describe_log_dirs, fetch, init_producer_id, list_offsets, metadata,
-    offset_for_leader_epoch, produce,
+    api_versions, create_partitions, create_topics, delete_groups, delete_topics, describe_cluster,
+    describe_configs, describe_groups, describe_log_dirs, fetch, find_coordinator, heartbeat,
+    init_producer_id, join_group, leave_group, list_groups, list_offsets, metadata, offset_commit,
+    offset_fetch, offset_for_leader_epoch, produce, sync_group,
 };
 use super::wire::{Reader, Version, Wire, Writer};
 
@@ -193,6 +197,24 @@ apis! {
         list_offsets::ListOffsetsRequest, list_offsets::ListOffsetsResponse;
     Metadata = 3, versions 0..=12, flexible from 9,
         metadata::MetadataRequest, metadata::MetadataResponse;
+    OffsetCommit = 8, versions 0..=8, flexible from 8,
+        offset_commit::OffsetCommitRequest, offset_commit::OffsetCommitResponse;
+    OffsetFetch = 9, versions 0..=8, flexible from 6,
+        offset_fetch::OffsetFetchRequest, offset_fetch::OffsetFetchResponse;
+    FindCoordinator = 10, versions 0..=4, flexible from 3,
+        find_coordinator::FindCoordinatorRequest, find_coordinator::FindCoordinatorResponse;
+    JoinGroup = 11, versions 0..=9, flexible from 6,
+        join_group::JoinGroupRequest, join_group::JoinGroupResponse;
+    Heartbeat = 12, versions 0..=4, flexible from 4,
+        heartbeat::HeartbeatRequest, heartbeat::HeartbeatResponse;
+    LeaveGroup = 13, versions 0..=5, flexible from 4,
+        leave_group::LeaveGroupRequest, leave_group::LeaveGroupResponse;
+    SyncGroup = 14, versions 0..=5, flexible from 4,
+        sync_group::SyncGroupRequest, sync_group::SyncGroupResponse;
+    DescribeGroups = 15, versions 0..=5, flexible from 5,
+        describe_groups::DescribeGroupsRequest, describe_groups::DescribeGroupsResponse;
+    ListGroups = 16, versions 0..=4, flexible from 3,
+        list_groups::ListGroupsRequest, list_groups::ListGroupsResponse;
     ApiVersions = 18, versions 0..=3, flexible from 3,
         api_versions::ApiVersionsRequest, api_versions::ApiVersionsResponse;
     CreateTopics = 19, versions 2..=7, flexible from 5,
@@ -210,6 +232,8 @@ apis! {
         describe_log_dirs::DescribeLogDirsRequest, describe_log_dirs::DescribeLogDirsResponse;
     CreatePartitions = 37, versions 0..=3, flexible from 2,
         create_partitions::CreatePartitionsRequest, create_partitions::CreatePartitionsResponse;
+    DeleteGroups = 42, versions 0..=2, flexible from 2,
+        delete_groups::DeleteGroupsRequest, delete_groups::DeleteGroupsResponse;
     DescribeCluster = 60, versions 0..=1, flexible from 0,
         describe_cluster::DescribeClusterRequest, describe_cluster::DescribeClusterResponse;
 }
@@ -244,7 +268,8 @@ mod tests {
             assert_eq!(ApiKey::from_i16(api as i16), Some(api));
         }
         assert_eq!(ApiKey::from_i16(-1), None);
-        assert_eq!(ApiKey::from_i16(10), None);
+        assert_eq!(ApiKey::from_i16(4), None);
+        assert_eq!(ApiKey::from_i16(17), None);
     }
 
     #[test]
@@ -254,6 +279,15 @@ mod tests {
             (ApiKey::Fetch, 1),
             (ApiKey::ListOffsets, 2),
             (ApiKey::Metadata, 3),
+            (ApiKey::OffsetCommit, 8),
+            (ApiKey::OffsetFetch, 9),
+            (ApiKey::FindCoordinator, 10),
+            (ApiKey::JoinGroup, 11),
+            (ApiKey::Heartbeat, 12),
+            (ApiKey::LeaveGroup, 13),
+            (ApiKey::SyncGroup, 14),
+            (ApiKey::DescribeGroups, 15),
+            (ApiKey::ListGroups, 16),
             (ApiKey::ApiVersions, 18),
             (ApiKey::CreateTopics, 19),
             (ApiKey::DeleteTopics, 20),
@@ -262,6 +296,7 @@ mod tests {
             (ApiKey::DescribeConfigs, 32),
             (ApiKey::DescribeLogDirs, 35),
             (ApiKey::CreatePartitions, 37),
+            (ApiKey::DeleteGroups, 42),
             (ApiKey::DescribeCluster, 60),
         ];
         for (api, key) in expected {

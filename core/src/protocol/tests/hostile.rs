@@ -197,7 +197,7 @@ fn invalid_utf8_in_a_client_id_or_topic_name_is_refused() {
 
 #[test]
 fn unknown_api_keys_are_refused() {
-    for key in [-1i16, 4, 10, 17, 61, i16::MAX] {
+    for key in [-1i16, 4, 7, 17, 43, 61, i16::MAX] {
         let frame = request_frame(key, 0, false, &[]);
         assert_eq!(decode_request(&frame), Err(DecodeError::UnknownApiKey(key)));
     }
@@ -213,6 +213,13 @@ fn unsupported_versions_are_refused_except_for_api_versions() {
         (3, 13),
         (3, -1),
         (60, 2),
+        (8, 9),
+        (9, 9),
+        (10, 5),
+        (11, 10),
+        (15, 6),
+        (16, 5),
+        (42, 3),
     ] {
         let frame = request_frame(api, version, false, &[]);
         assert!(
@@ -238,6 +245,63 @@ fn a_null_in_a_field_not_nullable_at_that_version_is_refused() {
     assert_eq!(decode_request(&frame), Err(DecodeError::UnexpectedNull));
     let frame = request_frame(3, 1, false, &(-1i32).to_be_bytes());
     assert!(decode_request(&frame).is_ok());
+}
+
+#[test]
+fn offset_fetch_topics_may_be_null_only_from_v2_and_per_group_from_v8() {
+    // v1: group id, then a null topic array: refused (null means "all topics" only from v2).
+    let mut w = Writer::new();
+    w.string(false, "g");
+    w.i32(-1);
+    let frame = request_frame(9, 1, false, w.as_slice());
+    assert_eq!(decode_request(&frame), Err(DecodeError::UnexpectedNull));
+    let frame = request_frame(9, 2, false, w.as_slice());
+    let Ok((_, Request::OffsetFetch(r))) = decode_request(&frame) else {
+        panic!("v2 null topics refused")
+    };
+    assert_eq!((r.group_id.as_str(), r.topics), ("g", None));
+
+    // v8: one group whose compact topic array is null, then require_stable.
+    let mut w = Writer::new();
+    w.unsigned_varint(2); // one group
+    w.string(true, "g");
+    w.unsigned_varint(0); // null topics
+    w.tagged_fields(&[]);
+    w.i8(1); // require_stable
+    w.tagged_fields(&[]);
+    let frame = request_frame(9, 8, true, w.as_slice());
+    let Ok((_, Request::OffsetFetch(r))) = decode_request(&frame) else {
+        panic!("v8 null group topics refused")
+    };
+    assert_eq!(r.groups.len(), 1);
+    assert_eq!(
+        (r.groups[0].group_id.as_str(), &r.groups[0].topics),
+        ("g", &None)
+    );
+    assert!(r.require_stable);
+}
+
+#[test]
+fn a_join_group_protocol_count_beyond_the_frame_is_refused_at_the_count() {
+    // JoinGroup v5: group, session timeout, rebalance timeout, member id, instance id (null),
+    // protocol type, then a protocol array claiming a million entries.
+    let mut w = Writer::new();
+    w.string(false, "g");
+    w.i32(10_000);
+    w.i32(60_000);
+    w.string(false, "");
+    w.nullable_string(false, None);
+    w.string(false, "consumer");
+    w.i32(1_000_000);
+    w.raw(&[0; 64]);
+    let frame = request_frame(11, 5, false, w.as_slice());
+    assert!(matches!(
+        decode_request(&frame),
+        Err(DecodeError::InvalidLength {
+            length: 1_000_000,
+            ..
+        })
+    ));
 }
 
 fn produce_v8_with_records(records: &[u8]) -> Vec<u8> {

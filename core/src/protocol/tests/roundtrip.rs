@@ -74,6 +74,26 @@ round_trip_tests! {
     describe_cluster_response_round_trips_at_every_supported_version: describe_cluster::DescribeClusterResponse;
     describe_log_dirs_request_round_trips_at_every_supported_version: describe_log_dirs::DescribeLogDirsRequest;
     describe_log_dirs_response_round_trips_at_every_supported_version: describe_log_dirs::DescribeLogDirsResponse;
+    offset_commit_request_round_trips_at_every_supported_version: offset_commit::OffsetCommitRequest;
+    offset_commit_response_round_trips_at_every_supported_version: offset_commit::OffsetCommitResponse;
+    offset_fetch_request_round_trips_at_every_supported_version: offset_fetch::OffsetFetchRequest;
+    offset_fetch_response_round_trips_at_every_supported_version: offset_fetch::OffsetFetchResponse;
+    find_coordinator_request_round_trips_at_every_supported_version: find_coordinator::FindCoordinatorRequest;
+    find_coordinator_response_round_trips_at_every_supported_version: find_coordinator::FindCoordinatorResponse;
+    join_group_request_round_trips_at_every_supported_version: join_group::JoinGroupRequest;
+    join_group_response_round_trips_at_every_supported_version: join_group::JoinGroupResponse;
+    heartbeat_request_round_trips_at_every_supported_version: heartbeat::HeartbeatRequest;
+    heartbeat_response_round_trips_at_every_supported_version: heartbeat::HeartbeatResponse;
+    leave_group_request_round_trips_at_every_supported_version: leave_group::LeaveGroupRequest;
+    leave_group_response_round_trips_at_every_supported_version: leave_group::LeaveGroupResponse;
+    sync_group_request_round_trips_at_every_supported_version: sync_group::SyncGroupRequest;
+    sync_group_response_round_trips_at_every_supported_version: sync_group::SyncGroupResponse;
+    describe_groups_request_round_trips_at_every_supported_version: describe_groups::DescribeGroupsRequest;
+    describe_groups_response_round_trips_at_every_supported_version: describe_groups::DescribeGroupsResponse;
+    list_groups_request_round_trips_at_every_supported_version: list_groups::ListGroupsRequest;
+    list_groups_response_round_trips_at_every_supported_version: list_groups::ListGroupsResponse;
+    delete_groups_request_round_trips_at_every_supported_version: delete_groups::DeleteGroupsRequest;
+    delete_groups_response_round_trips_at_every_supported_version: delete_groups::DeleteGroupsResponse;
 }
 
 /// A deterministic sample request of every API at every supported version, as whole frames.
@@ -124,6 +144,16 @@ fn sample_request(api: ApiKey, version: i16, runner: &mut TestRunner) -> Request
             ApiKey::DescribeLogDirs => Request::DescribeLogDirs(sample(api, version, runner)),
             ApiKey::CreatePartitions => Request::CreatePartitions(sample(api, version, runner)),
             ApiKey::DescribeCluster => Request::DescribeCluster(sample(api, version, runner)),
+            ApiKey::OffsetCommit => Request::OffsetCommit(sample(api, version, runner)),
+            ApiKey::OffsetFetch => Request::OffsetFetch(sample(api, version, runner)),
+            ApiKey::FindCoordinator => Request::FindCoordinator(sample(api, version, runner)),
+            ApiKey::JoinGroup => Request::JoinGroup(sample(api, version, runner)),
+            ApiKey::Heartbeat => Request::Heartbeat(sample(api, version, runner)),
+            ApiKey::LeaveGroup => Request::LeaveGroup(sample(api, version, runner)),
+            ApiKey::SyncGroup => Request::SyncGroup(sample(api, version, runner)),
+            ApiKey::DescribeGroups => Request::DescribeGroups(sample(api, version, runner)),
+            ApiKey::ListGroups => Request::ListGroups(sample(api, version, runner)),
+            ApiKey::DeleteGroups => Request::DeleteGroups(sample(api, version, runner)),
         };
         let mut w = Writer::new();
         request.encode_body(&mut w, version);
