@@ -277,6 +277,7 @@ impl Broker {
             error_code: codes::NONE,
             name: Some(name.to_string()),
             topic_id: topic.id,
+            is_internal: name == super::group::records::OFFSETS_TOPIC,
             partitions,
             ..Default::default()
         }

@@ -229,6 +229,18 @@ impl Broker {
             };
             return (error_partition(index, code, Some(message)), None);
         };
+        if topic == super::group::records::OFFSETS_TOPIC {
+            return (
+                error_partition(
+                    index,
+                    codes::INVALID_TOPIC_EXCEPTION,
+                    Some(format!(
+                        "{topic} is internal: only group coordinators write it"
+                    )),
+                ),
+                None,
+            );
+        }
         let max_message_bytes = self
             .catalogue
             .topics

@@ -15,6 +15,7 @@
 
 mod admin;
 mod data;
+pub mod group;
 mod metadata;
 mod partition;
 pub mod peer;
@@ -80,6 +81,20 @@ pub struct BrokerConfig {
     pub session_timeout: Duration,
     /// How often a leader checks whether to hand leadership back to the preferred replica.
     pub leader_balance_interval: Duration,
+    /// Partitions of `__consumer_offsets` (Kafka's offsets.topic.num.partitions).
+    pub offsets_topic_partitions: u32,
+    /// Replicas of `__consumer_offsets`, capped by the brokers of the cluster (Kafka's
+    /// offsets.topic.replication.factor).
+    pub offsets_topic_replication_factor: u16,
+    /// Segment size of `__consumer_offsets` (Kafka's offsets.topic.segment.bytes): the
+    /// granularity at which superseded group records are deleted.
+    pub offsets_segment_bytes: u64,
+    /// Allowed session timeouts of group members (Kafka's group.min/max.session.timeout.ms).
+    pub group_min_session_timeout: Duration,
+    pub group_max_session_timeout: Duration,
+    /// How long the first rebalance of an empty group waits for more members (Kafka's
+    /// group.initial.rebalance.delay.ms).
+    pub group_initial_rebalance_delay: Duration,
     /// A deliberately planted bug, for proving that the simulator's Kafka-level checkers
     /// catch it.
     #[cfg(feature = "broken-variants")]
@@ -121,6 +136,12 @@ impl BrokerConfig {
             heartbeat_interval: Duration::from_millis(200),
             session_timeout: Duration::from_millis(2000),
             leader_balance_interval: Duration::from_secs(2),
+            offsets_topic_partitions: 16,
+            offsets_topic_replication_factor: 3,
+            offsets_segment_bytes: 16 << 20,
+            group_min_session_timeout: Duration::from_secs(6),
+            group_max_session_timeout: Duration::from_secs(1800),
+            group_initial_rebalance_delay: Duration::from_secs(3),
             #[cfg(feature = "broken-variants")]
             bug: None,
         }
@@ -309,6 +330,7 @@ pub struct Broker {
     conns: BTreeMap<ConnId, ConnQueue>,
     data: data::Waiting,
     admin: admin::Waiting,
+    groups: group::Groups,
     next_token: u64,
     housekeeping_deadline: Option<Instant>,
     outputs: VecDeque<Output>,
@@ -365,6 +387,7 @@ impl Broker {
             conns: BTreeMap::new(),
             data: data::Waiting::default(),
             admin: admin::Waiting::default(),
+            groups: group::Groups::default(),
             next_token: 1,
             outputs: VecDeque::new(),
             rng,
@@ -461,6 +484,7 @@ impl Broker {
             .chain(self.housekeeping_deadline)
             .chain(self.balance_deadline)
             .chain(self.meta.heartbeat_due)
+            .chain(self.groups.next_deadline())
             .min()
     }
 
@@ -533,23 +557,19 @@ impl Broker {
             Request::Fetch(r) => self.on_fetch(reply, r),
             Request::ListOffsets(r) => self.on_list_offsets(reply, r),
             Request::OffsetForLeaderEpoch(r) => self.on_offset_for_leader_epoch(reply, r),
-            // Answered by the group coordinator (next commit); until then they are closed like
-            // any request this broker cannot serve.
-            Request::OffsetCommit(_)
-            | Request::OffsetFetch(_)
-            | Request::FindCoordinator(_)
-            | Request::JoinGroup(_)
-            | Request::Heartbeat(_)
-            | Request::LeaveGroup(_)
-            | Request::SyncGroup(_)
-            | Request::DescribeGroups(_)
-            | Request::ListGroups(_)
-            | Request::DeleteGroups(_) => {
-                self.conns.remove(&conn);
-                self.data.forget_conn(conn);
-                let reason = format!("{} is not served yet", header.api_key.name());
-                self.outputs.push_back(Output::Close { conn, reason });
+            Request::FindCoordinator(r) => self.on_find_coordinator(reply, r),
+            Request::JoinGroup(r) => {
+                let client_id = header.client_id.clone().unwrap_or_default();
+                self.on_join_group(reply, &client_id, r)
             }
+            Request::SyncGroup(r) => self.on_sync_group(reply, r),
+            Request::Heartbeat(r) => self.on_heartbeat(reply, r),
+            Request::LeaveGroup(r) => self.on_leave_group(reply, r),
+            Request::OffsetCommit(r) => self.on_offset_commit(reply, r),
+            Request::OffsetFetch(r) => self.on_offset_fetch(reply, r),
+            Request::DescribeGroups(r) => self.on_describe_groups(reply, r),
+            Request::ListGroups(r) => self.on_list_groups(reply, r),
+            Request::DeleteGroups(r) => self.on_delete_groups(reply, r),
         }
     }
 
@@ -654,7 +674,9 @@ impl Broker {
             };
             self.keys.insert(key, id);
             let single_voter = replicas.len() == 1;
+            let replay = topic.name == group::records::OFFSETS_TOPIC;
             let mut p = Partition::new(&topic.name, index, key, replicas);
+            p.keep_committed = replay;
             p.serve_before_term_commit = self.cfg.has_bug(BrokerBug::ServeBeforeTermCommit);
             p.forget_replicated_producers =
                 self.cfg.has_bug(BrokerBug::ForgetReplicatedProducerState);
@@ -665,6 +687,7 @@ impl Broker {
                     dir: topic.partition_dir(index),
                     cfg: topic.config.log_config(&self.cfg.log),
                     single_voter,
+                    replay,
                 },
             });
         }
@@ -775,7 +798,11 @@ impl Broker {
             return; // deleted meanwhile
         }
         match done {
-            StorageDone::Opened { recovery, batches } => self.on_opened(id, recovery, batches),
+            StorageDone::Opened {
+                recovery,
+                batches,
+                replay,
+            } => self.on_opened(id, *recovery, batches, replay),
             StorageDone::Raft(completion) => {
                 if let raft::StorageCompletion::Appended { last } = completion {
                     let p = self.partitions.get_mut(&id).expect("checked");
@@ -805,6 +832,7 @@ impl Broker {
             }
             StorageDone::Deleted => {
                 self.partitions.remove(&id);
+                self.forget_group_partition(id);
             }
             StorageDone::CatalogueSaved
             | StorageDone::CommitSaved
@@ -817,6 +845,7 @@ impl Broker {
         id: PartitionId,
         recovery: crate::storage::PartitionRecovery,
         batches: Vec<crate::protocol::records::BatchHeader>,
+        replay: Vec<(i64, Bytes)>,
     ) {
         let node = NodeId(self.cfg.node_id as u32);
         let p = self.partitions.get_mut(&id).expect("checked");
@@ -828,6 +857,7 @@ impl Broker {
         let report = recovery.report.to_string();
         let dropped_bytes = recovery.report.truncated.iter().map(|t| t.2).sum();
         let recovered = p.open(recovery, &batches);
+        let keep_committed = p.keep_committed;
         let raft = Raft::new(raft_cfg, recovered, rng, self.now);
         let mut raft = match raft {
             Ok(r) => r,
@@ -846,6 +876,10 @@ impl Broker {
         }
         p.raft = Some(raft);
         p.sync_with_raft();
+        if keep_committed {
+            self.replay_groups(id, replay);
+        }
+        let p = self.partitions.get_mut(&id).expect("checked");
         self.outputs
             .push_back(Output::Event(Event::PartitionOpened {
                 topic: p.topic.clone(),
@@ -933,6 +967,7 @@ impl Broker {
             }));
         }
         if lost {
+            self.group_leadership_lost(id);
             self.data.fail_partition(id, codes::NOT_LEADER_OR_FOLLOWER);
             self.flush_failed_produces();
             // Parked fetches learn at once that this broker no longer leads.
@@ -966,6 +1001,7 @@ impl Broker {
         if hw != before {
             self.wake_fetches(id);
         }
+        self.group_partition_change(id);
     }
 
     fn on_timeout(&mut self) {
@@ -1010,13 +1046,15 @@ impl Broker {
                 .map(|(&id, _)| id)
                 .collect();
             for id in ids {
+                let floor = self.groups.checkpoint_floor(id);
                 self.outputs.push_back(Output::Storage {
                     target: StorageTarget::Partition(id),
-                    job: StorageJob::Housekeeping,
+                    job: StorageJob::Housekeeping { floor },
                 });
             }
         }
         self.expire_waits();
+        self.group_timers();
     }
 
     /// Hands leadership back to each partition's preferred replica (the first) when it is

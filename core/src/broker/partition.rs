@@ -71,6 +71,11 @@ pub struct Partition {
     /// Bytes of the partition's segment files: from the store at open and after retention,
     /// kept up to date in between from the entries appended and truncated.
     pub size_bytes: u64,
+    /// Keep each committed batch in `committed_batches` for the broker to apply (the
+    /// `__consumer_offsets` partitions, whose records are the group coordinator's state).
+    pub keep_committed: bool,
+    /// (base offset, batch) of entries committed since the broker last took them.
+    pub committed_batches: Vec<(i64, bytes::Bytes)>,
     /// Planted bugs (see `BrokerBug`); always false outside checker tests.
     pub serve_before_term_commit: bool,
     pub forget_replicated_producers: bool,
@@ -112,6 +117,8 @@ impl Partition {
             saved_commit: LogIndex::ZERO,
             accounted: LogIndex::ZERO,
             size_bytes: 0,
+            keep_committed: false,
+            committed_batches: Vec::new(),
             serve_before_term_commit: false,
             forget_replicated_producers: false,
         }
@@ -280,6 +287,13 @@ impl Partition {
                 break;
             }
             self.uncommitted.pop_front();
+            if self.keep_committed {
+                if let Some(e) = raft.entry(u.index).filter(|e| e.kind == EntryKind::Normal) {
+                    if let Ok(h) = parse_header(&e.data) {
+                        self.committed_batches.push((h.base_offset, e.data.clone()));
+                    }
+                }
+            }
             self.high_watermark = u.end;
             if let Some((h, base)) = u.idempotent {
                 remember(&mut self.committed_producers, &h, base);

@@ -41,6 +41,9 @@ pub enum StorageJob {
         dir: String,
         cfg: LogConfig,
         single_voter: bool,
+        /// Also return every stored batch (the offsets topic's partitions, whose records
+        /// rebuild the group coordinator's state).
+        replay: bool,
     },
     /// Open (creating or recovering) the metadata group's log.
     OpenMetadata,
@@ -57,8 +60,9 @@ pub enum StorageJob {
     /// The first record with a timestamp at or after `ts` (or, for [`MAX_TIMESTAMP`], the
     /// record with the largest timestamp).
     OffsetForTimestamp { token: u64, ts: i64 },
-    /// Apply retention.
-    Housekeeping,
+    /// Apply retention. `floor`: the log below this offset is redundant and may go too (an
+    /// offsets partition's latest checkpoint).
+    Housekeeping { floor: Option<i64> },
     /// Remove the partition's files.
     Delete,
     /// Persist the catalogue (target: `Broker`).
@@ -71,9 +75,12 @@ pub enum StorageDone {
         recovered: crate::raft::Recovered,
     },
     Opened {
-        recovery: PartitionRecovery,
+        /// Boxed: it is much larger than any other completion.
+        recovery: Box<PartitionRecovery>,
         /// Headers of the idempotent batches on disk, in offset order.
         batches: Vec<BatchHeader>,
+        /// (base offset, batch) of every stored batch, when the job asked to replay.
+        replay: Vec<(i64, bytes::Bytes)>,
     },
     Raft(StorageCompletion),
     Read {
@@ -174,6 +181,7 @@ impl BrokerStorage {
                 dir,
                 cfg,
                 single_voter,
+                replay,
             } => {
                 let id = id.ok_or_else(missing)?;
                 let mut batches = Vec::new();
@@ -190,8 +198,17 @@ impl BrokerStorage {
                         }
                     },
                 )?;
+                let replay = if replay {
+                    replay_batches(&store, disk)?
+                } else {
+                    Vec::new()
+                };
                 self.stores.insert(id, store);
-                StorageDone::Opened { recovery, batches }
+                StorageDone::Opened {
+                    recovery: Box::new(recovery),
+                    batches,
+                    replay,
+                }
             }
             StorageJob::Raft(req) => {
                 let store = self.store(id).ok_or_else(missing)?;
@@ -221,9 +238,9 @@ impl BrokerStorage {
                     result: offset_for_timestamp(store, disk, ts, decompressor),
                 }
             }
-            StorageJob::Housekeeping => {
+            StorageJob::Housekeeping { floor } => {
                 let store = self.store(id).ok_or_else(missing)?;
-                let log_start = store.housekeeping(disk, now_wall_ms)?;
+                let log_start = store.housekeeping(disk, now_wall_ms, floor)?;
                 StorageDone::Housekeeping {
                     log_start,
                     size_bytes: store.log().size_bytes(),
@@ -317,6 +334,29 @@ fn offset_for_timestamp(
 }
 
 /// Removes the files of a partition directory (its `log/` and state files).
+/// Every batch of a store, from its log start, in order.
+fn replay_batches(
+    store: &PartitionStore,
+    disk: &mut dyn Disk,
+) -> Result<Vec<(i64, bytes::Bytes)>, StoreError> {
+    const CHUNK: usize = 1 << 20;
+    let mut out = Vec::new();
+    let mut from = store.log().log_start();
+    let end = store.log().next_offset();
+    while from < end {
+        let read = store.read(disk, from, CHUNK)?;
+        if read.bytes.is_empty() || read.next_offset <= from {
+            break;
+        }
+        for b in batches(&read.bytes) {
+            let b = b.map_err(|e| StoreError::Invalid(format!("replaying a stored batch: {e}")))?;
+            out.push((b.header.base_offset, bytes::Bytes::copy_from_slice(b.bytes)));
+        }
+        from = read.next_offset;
+    }
+    Ok(out)
+}
+
 fn remove_tree(disk: &mut dyn Disk, dir: &str) -> Result<(), StoreError> {
     for sub in [format!("{dir}/log"), dir.to_string()] {
         for name in disk.list(&sub)? {

@@ -1100,3 +1100,5 @@ fn replica_lag_is_counted_in_offsets_and_reported_by_describe_log_dirs() {
         assert_eq!(p.offset_lag, 0, "broker {i}");
     }
 }
+
+mod group;

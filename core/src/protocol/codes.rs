@@ -55,3 +55,41 @@ pub const UNKNOWN_PRODUCER_ID: i16 = 59;
 pub const UNKNOWN_LEADER_EPOCH: i16 = 75;
 /// The client's leader epoch is older than the broker's.
 pub const FENCED_LEADER_EPOCH: i16 = 74;
+
+// Consumer groups.
+
+/// The group coordinator is loading its state from the log (it just became leader of the
+/// group's `__consumer_offsets` partition); retry.
+pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
+/// No coordinator is available for the group right now (the offsets topic is being created,
+/// its partition has no leader, or the group is being deleted); retry.
+pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+/// This broker is not the group's coordinator; find it again.
+pub const NOT_COORDINATOR: i16 = 16;
+/// The group's members do not share a protocol type and a protocol.
+pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
+/// The group id is empty or otherwise not legal.
+pub const INVALID_GROUP_ID: i16 = 24;
+/// The member id is not (or no longer) a member of the group.
+pub const UNKNOWN_MEMBER_ID: i16 = 25;
+/// The session timeout is outside the broker's allowed range.
+pub const INVALID_SESSION_TIMEOUT: i16 = 26;
+/// The group is rebalancing; rejoin.
+pub const REBALANCE_IN_PROGRESS: i16 = 27;
+/// The committed offset's metadata string is too long.
+pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
+/// The generation is not the group's current one.
+pub const ILLEGAL_GENERATION: i16 = 22;
+/// The group is not empty, so it cannot be deleted.
+pub const NON_EMPTY_GROUP: i16 = 68;
+/// The group does not exist.
+pub const GROUP_ID_NOT_FOUND: i16 = 69;
+/// A new member must rejoin with the member id in this response (KIP-394).
+pub const MEMBER_ID_REQUIRED: i16 = 79;
+/// Another member with the same group.instance.id replaced this one (KIP-345).
+pub const FENCED_INSTANCE_ID: i16 = 82;
+/// The group already has group.max.size members.
+pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
+/// An offset commit for this partition is waiting to be replicated (OffsetFetch with
+/// require_stable); retry.
+pub const UNSTABLE_OFFSET_COMMIT: i16 = 88;

@@ -430,10 +430,11 @@ impl PartitionStore {
         &mut self,
         disk: &mut dyn Disk,
         now_wall_ms: i64,
+        floor: Option<i64>,
     ) -> Result<i64, StoreError> {
-        let start = self
-            .log
-            .retention_start(now_wall_ms)
+        let retention = self.log.retention_start(now_wall_ms);
+        let start = floor
+            .map_or(retention, |f| retention.max(f.min(self.log.next_offset())))
             .min(self.retention_limit());
         if start <= self.log.log_start() {
             return Ok(self.log.log_start());
@@ -695,7 +696,7 @@ mod tests {
         for i in 0..10 {
             append(&mut s, &mut disk, 2 + i, vec![data(1, 2)]);
         }
-        let start = s.housekeeping(&mut disk, 0).unwrap();
+        let start = s.housekeeping(&mut disk, 0, None).unwrap();
         assert!(start > 0, "retention removed something");
         assert_eq!(start % 2, 0, "whole batches go");
         let (_, rec) = open(&mut disk, cfg);

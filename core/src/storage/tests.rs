@@ -541,12 +541,12 @@ fn retention_keeps_the_entries_above_the_commit_point_and_then_reads_say_so() {
         log.clone(),
     );
     // Nothing is committed yet: retention may remove nothing.
-    assert_eq!(s.housekeeping(&mut disk, 0).expect("housekeeping"), 0);
+    assert_eq!(s.housekeeping(&mut disk, 0, None).expect("housekeeping"), 0);
     assert_eq!(s.log().segment_count(), 3);
     s.save_commit(&mut disk, LogIndex(3)).expect("saves");
     // Entry 4 (offsets 4 and 5) must stay: the first segment stays on disk, but the log
     // starts at offset 4 as far as anyone is told.
-    let start = s.housekeeping(&mut disk, 0).expect("housekeeping");
+    let start = s.housekeeping(&mut disk, 0, None).expect("housekeeping");
     assert_eq!(start, 4);
     assert_eq!(s.log().segment_count(), 3);
     let read = |s: &mut PartitionStore, disk: &mut MemDisk, from: u64| {
@@ -567,7 +567,7 @@ fn retention_keeps_the_entries_above_the_commit_point_and_then_reads_say_so() {
     assert_eq!(rec.log_start, start);
 
     s.save_commit(&mut disk, LogIndex(11)).expect("saves");
-    let start = s.housekeeping(&mut disk, 0).expect("housekeeping");
+    let start = s.housekeeping(&mut disk, 0, None).expect("housekeeping");
     assert_eq!(
         start, 8,
         "the first segment goes; the second must stay (retention bytes)"

@@ -1909,7 +1909,7 @@ fn job_kind(job: &StorageJob) -> &'static str {
         StorageJob::SaveCommit(_) => "save-commit",
         StorageJob::Read { .. } => "read",
         StorageJob::OffsetForTimestamp { .. } => "timestamp",
-        StorageJob::Housekeeping => "housekeeping",
+        StorageJob::Housekeeping { .. } => "housekeeping",
         StorageJob::Delete => "delete",
         StorageJob::SaveCatalogue(_) => "catalogue",
         #[allow(unreachable_patterns)]
