@@ -114,6 +114,18 @@ pub enum BrokerBug {
     /// Idempotent producer state is not rebuilt from replicated batches (only the leader that
     /// appended a batch remembers it).
     ForgetReplicatedProducerState,
+    /// OffsetCommit skips the generation and member checks, so a member that was replaced
+    /// (paused past its session) can still commit its stale position.
+    GroupCommitFromAnyGeneration,
+    /// A completed join is answered without writing the generation first, so a coordinator
+    /// that takes over can hand out the same generation again.
+    GroupJoinNotWritten,
+    /// An offset commit is answered when proposed, before it is replicated.
+    GroupCommitBeforeReplicated,
+    /// Members never expire: a crashed member keeps its partitions.
+    GroupNoSessionExpiry,
+    /// OffsetFetch reports one past the committed offset (a consumer resumes past a record).
+    GroupFetchOffsetOffByOne,
 }
 
 impl BrokerConfig {

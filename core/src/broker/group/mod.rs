@@ -26,7 +26,7 @@ pub mod state;
 use self::records::{encode_batch, partition_for, GroupRecord, OffsetValue, Stored, OFFSETS_TOPIC};
 use self::state::{Group, GroupState, Member, ParkedJoin};
 use super::metadata::{MetaOp, NewTopic};
-use super::{Broker, PartitionId, Reply};
+use super::{Broker, BrokerBug, PartitionId, Reply};
 use crate::protocol::codes;
 use crate::protocol::messages::delete_groups::*;
 use crate::protocol::messages::describe_groups::*;
@@ -625,6 +625,7 @@ impl Broker {
 
     pub(super) fn group_timers(&mut self) {
         let now = self.now.mono;
+        let no_expiry = self.cfg.has_bug(BrokerBug::GroupNoSessionExpiry);
         for gid in self.groups.group_ids() {
             let Some(g) = self.groups.live.get_mut(&gid) else {
                 continue;
@@ -635,7 +636,7 @@ impl Broker {
             let expired: Vec<String> = g
                 .members
                 .values()
-                .filter(|m| m.expired(now))
+                .filter(|m| !no_expiry && m.expired(now))
                 .map(|m| m.id.clone())
                 .collect();
             for id in &expired {
@@ -799,6 +800,10 @@ impl Broker {
                     ..Default::default()
                 },
             ));
+        }
+        if self.cfg.has_bug(BrokerBug::GroupJoinNotWritten) {
+            self.write_committed(AfterWrite::Join(answers));
+            return;
         }
         let record = GroupRecord::Group {
             group: gid.to_string(),
@@ -1374,6 +1379,8 @@ impl Broker {
         let wall = self.now.wall_ms;
         let gid = r.group_id.clone();
         let generation = r.generation_id_or_member_epoch;
+        let any_generation = self.cfg.has_bug(BrokerBug::GroupCommitFromAnyGeneration);
+        let early_answer = self.cfg.has_bug(BrokerBug::GroupCommitBeforeReplicated);
         let group_code = match self.coordinator_for(&gid) {
             Err(code) => Err(code),
             Ok(partition) => {
@@ -1392,7 +1399,9 @@ impl Broker {
                         Some(g) => {
                             if g.state == GroupState::Dead {
                                 Err(codes::COORDINATOR_NOT_AVAILABLE)
-                            } else if generation < 0 && g.state == GroupState::Empty {
+                            } else if any_generation
+                                || (generation < 0 && g.state == GroupState::Empty)
+                            {
                                 Ok(partition)
                             } else if g.is_fenced(&r.member_id, instance) {
                                 Err(codes::FENCED_INSTANCE_ID)
@@ -1465,10 +1474,16 @@ impl Broker {
         for k in &keys {
             *self.groups.unstable.entry(k.clone()).or_default() += 1;
         }
-        let then = AfterWrite::Offsets {
-            reply,
-            response: Box::new(response),
-            keys,
+        let then = if early_answer {
+            self.respond(reply, Response::OffsetCommit(response.clone()));
+            self.settle_unstable(&keys);
+            AfterWrite::Quiet
+        } else {
+            AfterWrite::Offsets {
+                reply,
+                response: Box::new(response),
+                keys,
+            }
         };
         if let Err(then) = self.group_append(partition, &records, false, then) {
             self.write_failed(then, codes::COORDINATOR_NOT_AVAILABLE);
@@ -1500,6 +1515,7 @@ impl Broker {
                 return (code, topics);
             }
         };
+        let off_by_one = i64::from(self.cfg.has_bug(BrokerBug::GroupFetchOffsetOffByOne));
         let stored = self
             .groups
             .stored
@@ -1528,7 +1544,8 @@ impl Broker {
                         }
                         match offsets.and_then(|o| o.get(&(topic.clone(), p))) {
                             Some(v) => {
-                                (p, v.offset, v.leader_epoch, v.metadata.clone(), codes::NONE)
+                                let offset = v.offset + off_by_one;
+                                (p, offset, v.leader_epoch, v.metadata.clone(), codes::NONE)
                             }
                             None => (p, -1, -1, String::new(), codes::NONE),
                         }
