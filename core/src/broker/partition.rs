@@ -275,6 +275,23 @@ impl Partition {
         self.next_offset
     }
 
+    /// (base offset, batch) of the entries above the high watermark, in order.
+    pub fn uncommitted_batches(&self) -> Vec<(i64, bytes::Bytes)> {
+        let Some(raft) = &self.raft else {
+            return Vec::new();
+        };
+        self.uncommitted
+            .iter()
+            .filter_map(|u| raft.entry(u.index))
+            .filter(|e| e.kind == EntryKind::Normal)
+            .filter_map(|e| {
+                parse_header(&e.data)
+                    .ok()
+                    .map(|h| (h.base_offset, e.data.clone()))
+            })
+            .collect()
+    }
+
     /// Moves the high watermark up to Raft's commit index. Returns whether it moved.
     pub fn advance_high_watermark(&mut self) -> bool {
         let Some(raft) = &mut self.raft else {

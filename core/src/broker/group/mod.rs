@@ -595,8 +595,9 @@ impl Broker {
         }
     }
 
-    /// Writes a checkpoint when enough records are superseded and nothing is in flight (so
-    /// the checkpoint covers everything before it).
+    /// Writes a checkpoint when enough records are superseded. It holds the committed state
+    /// with this leader's entries in flight applied on top, so it covers everything before
+    /// it in the log (if those entries are truncated, so is the checkpoint after them).
     fn maybe_checkpoint(&mut self, id: PartitionId) {
         if self.groups.checkpointing.contains(&id) {
             return;
@@ -604,9 +605,6 @@ impl Broker {
         let Some(p) = self.partitions.get(&id) else {
             return;
         };
-        if !p.uncommitted.is_empty() || p.high_watermark != p.next_offset {
-            return;
-        }
         let Some(stored) = self.groups.stored.get(&id) else {
             return;
         };
@@ -614,7 +612,11 @@ impl Broker {
         if stored.applied_since_checkpoint < CHECKPOINT_MIN_RECORDS.max(2 * live) {
             return;
         }
-        let records = stored.checkpoint();
+        let mut at_log_end = stored.clone();
+        for (base, batch) in p.uncommitted_batches() {
+            at_log_end.apply_batch(&batch, base);
+        }
+        let records = at_log_end.checkpoint();
         self.groups.checkpointing.insert(id);
         if let Err(then) = self.group_append(id, &records, true, AfterWrite::Checkpoint(id)) {
             self.write_failed(then, codes::NONE);
