@@ -167,6 +167,7 @@ impl Broker {
             if !self.catalogue.topics.contains_key(&name)
                 && self.cfg.auto_create_topics
                 && r.allow_auto_topic_creation
+                && name != super::group::records::OFFSETS_TOPIC
                 && validate_topic_name(&name).is_ok()
             {
                 // As Kafka: the topic is being created; the client retries until it has a
@@ -354,6 +355,15 @@ impl Broker {
         seen: &mut std::collections::BTreeSet<String>,
     ) -> Result<(u32, u16, TopicConfig), (i16, String)> {
         validate_topic_name(&t.name).map_err(|m| (codes::INVALID_TOPIC_EXCEPTION, m))?;
+        if t.name == super::group::records::OFFSETS_TOPIC {
+            return Err((
+                codes::INVALID_REQUEST,
+                format!(
+                    "{} is internal: brokers create it when a group first needs a coordinator",
+                    t.name
+                ),
+            ));
+        }
         if !seen.insert(t.name.clone()) {
             return Err((
                 codes::INVALID_REQUEST,
@@ -415,6 +425,16 @@ impl Broker {
         let mut names = Vec::new();
         let mut slots = Vec::new();
         for name in r.topic_names {
+            if name == super::group::records::OFFSETS_TOPIC {
+                response.responses.push(DeletableTopicResult {
+                    error_code: codes::INVALID_TOPIC_EXCEPTION,
+                    error_message: Some(format!(
+                        "{name} is internal: it holds every group's offsets and cannot be deleted"
+                    )),
+                    name,
+                });
+                continue;
+            }
             let error_code = if self.catalogue.topics.contains_key(&name) {
                 slots.push(response.responses.len());
                 names.push(name.clone());

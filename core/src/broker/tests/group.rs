@@ -457,3 +457,42 @@ fn the_offsets_topic_is_compacted_by_checkpoints_and_recovers_from_them() {
     h.coordinator("g");
     assert_eq!(h.committed("g"), (codes::NONE, 2999));
 }
+
+#[test]
+fn clients_cannot_create_delete_or_produce_to_the_offsets_topic() {
+    let mut h = Harness::new();
+    h.coordinator("g");
+    assert_eq!(
+        h.create_topic(OFFSETS_TOPIC, 1, &[]),
+        codes::INVALID_REQUEST
+    );
+    let (code, _) = h.produce(OFFSETS_TOPIC, 0, -1, batch(&["x"], 0));
+    assert_eq!(code, codes::INVALID_TOPIC_EXCEPTION);
+    let Response::DeleteTopics(d) = h.call(
+        4,
+        Request::DeleteTopics(
+            crate::protocol::messages::delete_topics::DeleteTopicsRequest {
+                topic_names: vec![OFFSETS_TOPIC.into()],
+                timeout_ms: 1000,
+            },
+        ),
+    ) else {
+        panic!()
+    };
+    assert_eq!(d.responses[0].error_code, codes::INVALID_TOPIC_EXCEPTION);
+    let Response::Metadata(m) = h.call(
+        9,
+        Request::Metadata(MetadataRequest {
+            topics: None,
+            ..Default::default()
+        }),
+    ) else {
+        panic!()
+    };
+    let t = m
+        .topics
+        .iter()
+        .find(|t| t.name.as_deref() == Some(OFFSETS_TOPIC))
+        .unwrap();
+    assert!(t.is_internal);
+}
