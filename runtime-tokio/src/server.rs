@@ -493,6 +493,24 @@ fn log_event(e: Event, metrics: &Metrics) {
             %known,
             "refused an idempotent batch"
         ),
+        Event::GroupsLoaded { partition, groups } => {
+            info!(
+                partition,
+                groups, "coordinating the groups of a __consumer_offsets partition"
+            )
+        }
+        Event::GroupsUnloaded { partition, groups } => info!(
+            partition,
+            groups, "no longer coordinating a __consumer_offsets partition's groups"
+        ),
+        Event::GroupStable {
+            group,
+            generation,
+            members,
+        } => info!(%group, generation, members, "group rebalanced"),
+        Event::GroupMemberExpired { group, member } => {
+            info!(%group, %member, "group member's session expired")
+        }
         Event::Malformed { conn, reason } => {
             metrics.malformed.inc();
             warn!(conn, %reason, "malformed request");

@@ -300,6 +300,28 @@ pub enum Event {
         partition: u32,
         offset: i64,
     },
+    /// This broker now coordinates the groups of an offsets partition (it serves as its
+    /// leader), resumed from the committed records.
+    GroupsLoaded {
+        partition: u32,
+        groups: usize,
+    },
+    /// This broker stopped coordinating an offsets partition's groups (leadership lost).
+    GroupsUnloaded {
+        partition: u32,
+        groups: usize,
+    },
+    /// A group finished a rebalance: its members have their assignments.
+    GroupStable {
+        group: String,
+        generation: i32,
+        members: usize,
+    },
+    /// A member's session timed out without a heartbeat; the group rebalances without it.
+    GroupMemberExpired {
+        group: String,
+        member: String,
+    },
     /// A request the broker refused outright, for the driver's metrics and logs.
     Malformed {
         conn: ConnId,

@@ -26,7 +26,7 @@ pub mod state;
 use self::records::{encode_batch, partition_for, GroupRecord, OffsetValue, Stored, OFFSETS_TOPIC};
 use self::state::{Group, GroupState, Member, ParkedJoin};
 use super::metadata::{MetaOp, NewTopic};
-use super::{Broker, BrokerBug, PartitionId, Reply};
+use super::{Broker, BrokerBug, Event, Output, PartitionId, Reply};
 use crate::protocol::codes;
 use crate::protocol::messages::delete_groups::*;
 use crate::protocol::messages::describe_groups::*;
@@ -455,8 +455,15 @@ impl Broker {
             .iter()
             .map(|(gid, g)| Group::from_stored(gid, id, g.meta.as_ref(), now))
             .collect();
+        let count = groups.len();
         for g in groups {
             self.groups.live.insert(g.id.clone(), g);
+        }
+        if let Some(p) = self.partitions.get(&id) {
+            self.outputs.push_back(Output::Event(Event::GroupsLoaded {
+                partition: p.index,
+                groups: count,
+            }));
         }
     }
 
@@ -469,6 +476,12 @@ impl Broker {
             .filter(|(_, g)| g.partition == id)
             .map(|(k, _)| k.clone())
             .collect();
+        if let Some(p) = self.partitions.get(&id) {
+            self.outputs.push_back(Output::Event(Event::GroupsUnloaded {
+                partition: p.index,
+                groups: gone.len(),
+            }));
+        }
         let mut answers = Vec::new();
         for gid in gone {
             let g = self.groups.live.remove(&gid).expect("listed");
@@ -643,6 +656,11 @@ impl Broker {
                 .collect();
             for id in &expired {
                 g.remove(id);
+                self.outputs
+                    .push_back(Output::Event(Event::GroupMemberExpired {
+                        group: gid.clone(),
+                        member: id.clone(),
+                    }));
             }
             if !expired.is_empty() {
                 self.members_left(&gid);
@@ -845,6 +863,11 @@ impl Broker {
             }
         }
         let (pt, pn) = (g.protocol_type.clone(), g.protocol.clone());
+        self.outputs.push_back(Output::Event(Event::GroupStable {
+            group: gid.to_string(),
+            generation,
+            members: g.members.len(),
+        }));
         for (reply, assignment) in answers {
             self.respond(
                 reply,
