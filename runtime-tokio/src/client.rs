@@ -1,6 +1,6 @@
 //! The client side of the `sluice` command: a small blocking Kafka client on the core codec,
-//! enough for `sluice topic`, `sluice produce`, `sluice consume` and `sluice cluster` against
-//! any Kafka-compatible broker. One request at a time, with a timeout on every call.
+//! enough for `sluice topic`, `sluice produce`, `sluice consume`, `sluice cluster` and
+//! `sluice group` against any Kafka-compatible broker. One request at a time, with a timeout on every call.
 //!
 //! `Client` talks to one broker. `Routed` sends a partition's requests to its leader, learning
 //! leaders from Metadata and following them when they move (as every Kafka client does); the
@@ -8,11 +8,17 @@
 
 use bytes::Bytes;
 use sluice_core::protocol::messages::create_topics::*;
+use sluice_core::protocol::messages::delete_groups::*;
 use sluice_core::protocol::messages::delete_topics::*;
 use sluice_core::protocol::messages::describe_configs::*;
+use sluice_core::protocol::messages::describe_groups::*;
 use sluice_core::protocol::messages::fetch::*;
+use sluice_core::protocol::messages::find_coordinator::*;
+use sluice_core::protocol::messages::list_groups::*;
 use sluice_core::protocol::messages::list_offsets::*;
 use sluice_core::protocol::messages::metadata::*;
+use sluice_core::protocol::messages::offset_commit::*;
+use sluice_core::protocol::messages::offset_fetch::*;
 use sluice_core::protocol::messages::produce::*;
 use sluice_core::protocol::{decode_response, encode_request, Request, RequestHeader, Response};
 use std::collections::BTreeMap;
@@ -38,6 +44,13 @@ const PRODUCE_V: i16 = 8;
 const FETCH_V: i16 = 11;
 const LIST_OFFSETS_V: i16 = 5;
 pub const DESCRIBE_LOG_DIRS_V: i16 = 4;
+/// The group APIs at versions Kafka 2.6 and later serve.
+const FIND_COORDINATOR_V: i16 = 3;
+const DESCRIBE_GROUPS_V: i16 = 5;
+const LIST_GROUPS_V: i16 = 4;
+const OFFSET_FETCH_V: i16 = 7;
+const OFFSET_COMMIT_V: i16 = 7;
+const DELETE_GROUPS_V: i16 = 2;
 
 impl Client {
     pub fn connect(bootstrap: &str, timeout: Duration) -> Result<Client, String> {
@@ -318,6 +331,146 @@ impl Client {
         check(p.error_code, None)?;
         Ok(p.records.clone())
     }
+
+    /// The coordinator of consumer group `group`: (node id, "host:port").
+    pub fn find_coordinator(&mut self, group: &str) -> Result<(i32, String), String> {
+        let r = self.call(
+            FIND_COORDINATOR_V,
+            Request::FindCoordinator(FindCoordinatorRequest {
+                key: group.into(),
+                key_type: 0,
+                ..Default::default()
+            }),
+        )?;
+        let Response::FindCoordinator(r) = r else {
+            return Err("unexpected response".into());
+        };
+        check(r.error_code, r.error_message.as_deref())?;
+        Ok((r.node_id, format!("{}:{}", r.host, r.port)))
+    }
+
+    /// DescribeGroups for one group (asked of its coordinator).
+    pub fn describe_group(&mut self, group: &str) -> Result<DescribedGroup, String> {
+        let r = self.call(
+            DESCRIBE_GROUPS_V,
+            Request::DescribeGroups(DescribeGroupsRequest {
+                groups: vec![group.into()],
+                include_authorized_operations: false,
+            }),
+        )?;
+        let Response::DescribeGroups(r) = r else {
+            return Err("unexpected response".into());
+        };
+        let g = r
+            .groups
+            .into_iter()
+            .find(|g| g.group_id == group)
+            .ok_or("DescribeGroups answered without the group")?;
+        check(g.error_code, None)?;
+        Ok(g)
+    }
+
+    /// The groups this broker coordinates, and the response's error code (a broker still
+    /// loading some groups answers COORDINATOR_LOAD_IN_PROGRESS with what it has).
+    pub fn list_groups(&mut self) -> Result<(i16, Vec<ListedGroup>), String> {
+        let r = self.call(
+            LIST_GROUPS_V,
+            Request::ListGroups(ListGroupsRequest::default()),
+        )?;
+        let Response::ListGroups(r) = r else {
+            return Err("unexpected response".into());
+        };
+        Ok((r.error_code, r.groups))
+    }
+
+    /// Every offset the group committed (asked of its coordinator): (topic, partition, offset).
+    pub fn committed_offsets(&mut self, group: &str) -> Result<Vec<(String, i32, i64)>, String> {
+        let r = self.call(
+            OFFSET_FETCH_V,
+            Request::OffsetFetch(OffsetFetchRequest {
+                group_id: group.into(),
+                topics: None,
+                ..Default::default()
+            }),
+        )?;
+        let Response::OffsetFetch(r) = r else {
+            return Err("unexpected response".into());
+        };
+        check(r.error_code, None)?;
+        let mut out = Vec::new();
+        for t in r.topics {
+            for p in t.partitions {
+                check(p.error_code, None)?;
+                if p.committed_offset >= 0 {
+                    out.push((t.name.clone(), p.partition_index, p.committed_offset));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Commits `offsets` (partition, offset) of `topic` for the group outside any generation,
+    /// as admin tools do: Kafka takes it only while the group has no members.
+    pub fn commit_offsets(
+        &mut self,
+        group: &str,
+        topic: &str,
+        offsets: &[(i32, i64)],
+    ) -> Result<(), String> {
+        let r = self.call(
+            OFFSET_COMMIT_V,
+            Request::OffsetCommit(OffsetCommitRequest {
+                group_id: group.into(),
+                generation_id_or_member_epoch: -1,
+                member_id: String::new(),
+                group_instance_id: None,
+                topics: vec![OffsetCommitRequestTopic {
+                    name: topic.into(),
+                    partitions: offsets
+                        .iter()
+                        .map(
+                            |&(partition_index, committed_offset)| OffsetCommitRequestPartition {
+                                partition_index,
+                                committed_offset,
+                                ..Default::default()
+                            },
+                        )
+                        .collect(),
+                }],
+                ..Default::default()
+            }),
+        )?;
+        let Response::OffsetCommit(r) = r else {
+            return Err("unexpected response".into());
+        };
+        for t in &r.topics {
+            for p in &t.partitions {
+                check(p.error_code, None)
+                    .map_err(|e| format!("{e} for {}-{}", t.name, p.partition_index))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes an empty group and its committed offsets (asked of its coordinator).
+    pub fn delete_group(&mut self, group: &str) -> Result<(), String> {
+        let r = self.call(
+            DELETE_GROUPS_V,
+            Request::DeleteGroups(DeleteGroupsRequest {
+                groups_names: vec![group.into()],
+            }),
+        )?;
+        let Response::DeleteGroups(r) = r else {
+            return Err("unexpected response".into());
+        };
+        let res = r
+            .results
+            .iter()
+            .find(|g| g.group_id == group)
+            .ok_or("DeleteGroups answered without the group")?;
+        check(res.error_code, None)
+    }
 }
 
 /// Errors a client should retry: leadership is moving or the broker is still starting.
@@ -335,8 +488,13 @@ fn retriable(e: &str) -> bool {
 }
 
 /// How long the tools keep retrying a retriable error, and the pause between tries.
-const RETRY_FOR: Duration = Duration::from_secs(15);
+pub const RETRY_FOR: Duration = Duration::from_secs(15);
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The pause before a retry (Kafka clients' retry.backoff.ms).
+pub fn backoff() {
+    std::thread::sleep(RETRY_BACKOFF);
+}
 
 /// Turns a Kafka error code into a readable error.
 pub fn check(code: i16, message: Option<&str>) -> Result<(), String> {
@@ -351,15 +509,28 @@ pub fn check(code: i16, message: Option<&str>) -> Result<(), String> {
         6 => "NOT_LEADER_OR_FOLLOWER",
         7 => "REQUEST_TIMED_OUT",
         10 => "MESSAGE_TOO_LARGE",
+        12 => "OFFSET_METADATA_TOO_LARGE",
+        14 => "COORDINATOR_LOAD_IN_PROGRESS",
+        15 => "COORDINATOR_NOT_AVAILABLE",
+        16 => "NOT_COORDINATOR",
         17 => "INVALID_TOPIC_EXCEPTION",
+        22 => "ILLEGAL_GENERATION",
+        24 => "INVALID_GROUP_ID",
+        25 => "UNKNOWN_MEMBER_ID",
+        27 => "REBALANCE_IN_PROGRESS",
+        35 => "UNSUPPORTED_VERSION",
         36 => "TOPIC_ALREADY_EXISTS",
         37 => "INVALID_PARTITIONS",
         38 => "INVALID_REPLICATION_FACTOR",
         40 => "INVALID_CONFIG",
         42 => "INVALID_REQUEST",
         56 => "KAFKA_STORAGE_ERROR",
+        68 => "NON_EMPTY_GROUP",
+        69 => "GROUP_ID_NOT_FOUND",
         74 => "FENCED_LEADER_EPOCH",
         75 => "UNKNOWN_LEADER_EPOCH",
+        82 => "FENCED_INSTANCE_ID",
+        88 => "UNSTABLE_OFFSET_COMMIT",
         _ => "ERROR",
     };
     Err(match message {
@@ -488,7 +659,7 @@ impl Routed {
             };
             match result {
                 Err(e) if (broke || retriable(&e)) && std::time::Instant::now() < deadline => {
-                    std::thread::sleep(RETRY_BACKOFF);
+                    backoff();
                     // Stale leaders go; a failed refresh is retried on the next round.
                     self.leaders.remove(&(topic.to_string(), partition));
                     let _ = self.metadata(Some(vec![topic.to_string()]));

@@ -21,6 +21,13 @@
 //! advertised_peer = "127.0.0.1:9093" # what other brokers are told (default: peer_listen)
 //! voters = ["1=127.0.0.1:9191", "2=127.0.0.1:9192", "3=127.0.0.1:9193"]
 //! default_replication_factor = 1
+//! # Consumer groups (Kafka's names; the offsets topic settings apply when it is created):
+//! offsets_topic_num_partitions = 16
+//! offsets_topic_replication_factor = 3   # capped by the brokers of the cluster
+//! offsets_topic_segment_bytes = 16777216
+//! group_initial_rebalance_delay_ms = 3000
+//! group_min_session_timeout_ms = 6000
+//! group_max_session_timeout_ms = 1800000
 //! ```
 //!
 //! Not here: anything the broker decides (assignment, leadership); this only turns settings
@@ -33,6 +40,7 @@ use sluice_core::storage::LogConfig;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Where brokers listen for each other when nothing says otherwise.
 pub const DEFAULT_PEER_LISTEN: &str = "127.0.0.1:9093";
@@ -58,11 +66,19 @@ pub struct Settings {
     /// The metadata voters as `ID=HOST:PORT` (their peer addresses); empty: a single broker.
     pub voters: Vec<String>,
     pub default_replication_factor: u16,
+    pub offsets_topic_num_partitions: u32,
+    pub offsets_topic_replication_factor: u16,
+    pub offsets_topic_segment_bytes: u64,
+    pub group_initial_rebalance_delay_ms: u64,
+    pub group_min_session_timeout_ms: u64,
+    pub group_max_session_timeout_ms: u64,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         let log = LogConfig::default();
+        // The core's defaults, so that the file and the flags only say what differs.
+        let core = BrokerConfig::new(1, "127.0.0.1", 9092);
         Settings {
             listen: "127.0.0.1:9092".into(),
             advertised_listener: None,
@@ -80,6 +96,12 @@ impl Default for Settings {
             advertised_peer: None,
             voters: Vec::new(),
             default_replication_factor: 1,
+            offsets_topic_num_partitions: core.offsets_topic_partitions,
+            offsets_topic_replication_factor: core.offsets_topic_replication_factor,
+            offsets_topic_segment_bytes: core.offsets_segment_bytes,
+            group_initial_rebalance_delay_ms: millis(core.group_initial_rebalance_delay),
+            group_min_session_timeout_ms: millis(core.group_min_session_timeout),
+            group_max_session_timeout_ms: millis(core.group_max_session_timeout),
         }
     }
 }
@@ -180,6 +202,13 @@ impl Settings {
         cfg.voters = voters.keys().copied().collect();
         cfg.peer_addr = self.advertised_peer(peer_bound)?;
         cfg.default_replication_factor = self.default_replication_factor;
+        cfg.offsets_topic_partitions = self.offsets_topic_num_partitions;
+        cfg.offsets_topic_replication_factor = self.offsets_topic_replication_factor;
+        cfg.offsets_segment_bytes = self.offsets_topic_segment_bytes;
+        cfg.group_initial_rebalance_delay =
+            Duration::from_millis(self.group_initial_rebalance_delay_ms);
+        cfg.group_min_session_timeout = Duration::from_millis(self.group_min_session_timeout_ms);
+        cfg.group_max_session_timeout = Duration::from_millis(self.group_max_session_timeout_ms);
         cfg.log_dir = std::fs::canonicalize(&self.data_dir)
             .unwrap_or_else(|_| self.data_dir.clone())
             .display()
@@ -207,6 +236,7 @@ impl Settings {
         if self.default_replication_factor == 0 {
             return Err("default_replication_factor must be at least 1".into());
         }
+        self.validate_groups()?;
         self.listen_addr()?;
         self.voters()?;
         self.peer_listen()?;
@@ -215,6 +245,35 @@ impl Settings {
         }
         Ok(())
     }
+
+    /// The consumer-group settings. Checked at start-up, as a bad value would otherwise only
+    /// show when the first group arrives.
+    fn validate_groups(&self) -> Result<(), String> {
+        if self.offsets_topic_num_partitions == 0 {
+            return Err("offsets_topic_num_partitions must be at least 1".into());
+        }
+        if self.offsets_topic_replication_factor == 0 {
+            return Err("offsets_topic_replication_factor must be at least 1".into());
+        }
+        if !(1024..=(1 << 31)).contains(&self.offsets_topic_segment_bytes) {
+            return Err(format!(
+                "offsets_topic_segment_bytes must be between 1 KiB and 2 GiB, got {}",
+                self.offsets_topic_segment_bytes
+            ));
+        }
+        if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms {
+            return Err(format!(
+                "group_min_session_timeout_ms ({}) is above group_max_session_timeout_ms ({}): \
+                 no member could join",
+                self.group_min_session_timeout_ms, self.group_max_session_timeout_ms
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A wildcard address cannot be connected to from elsewhere; on this machine it is reached on
@@ -301,6 +360,43 @@ mod tests {
     }
 
     #[test]
+    fn group_settings_default_to_kafkas_and_reach_the_broker_config() {
+        let defaults = Settings::default()
+            .broker_config(addr("127.0.0.1:9092"), addr("127.0.0.1:9093"))
+            .unwrap();
+        assert_eq!(defaults.offsets_topic_partitions, 16);
+        assert_eq!(defaults.offsets_topic_replication_factor, 3);
+        assert_eq!(
+            defaults.group_initial_rebalance_delay,
+            Duration::from_secs(3)
+        );
+        assert_eq!(defaults.group_min_session_timeout, Duration::from_secs(6));
+        assert_eq!(
+            defaults.group_max_session_timeout,
+            Duration::from_secs(1800)
+        );
+        let s: Settings = toml::from_str(
+            "offsets_topic_num_partitions = 4\noffsets_topic_replication_factor = 1\n\
+             offsets_topic_segment_bytes = 1048576\ngroup_initial_rebalance_delay_ms = 0\n\
+             group_min_session_timeout_ms = 1000\ngroup_max_session_timeout_ms = 60000\n",
+        )
+        .unwrap();
+        let cfg = s
+            .broker_config(addr("127.0.0.1:9092"), addr("127.0.0.1:9093"))
+            .unwrap();
+        assert_eq!(cfg.offsets_topic_partitions, 4);
+        assert_eq!(cfg.offsets_topic_replication_factor, 1);
+        assert_eq!(cfg.offsets_segment_bytes, 1 << 20);
+        assert_eq!(cfg.group_initial_rebalance_delay, Duration::ZERO);
+        assert_eq!(cfg.group_min_session_timeout, Duration::from_secs(1));
+        assert_eq!(cfg.group_max_session_timeout, Duration::from_secs(60));
+        let typo = toml::from_str::<Settings>("group_initial_rebalance_delay = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(typo.contains("group_initial_rebalance_delay"), "{typo}");
+    }
+
+    #[test]
     fn bad_voters_are_refused_with_the_reason() {
         let err = |voters: &[&str]| {
             Settings {
@@ -323,6 +419,20 @@ mod tests {
             ..Settings::default()
         };
         assert!(ok.validate().is_ok());
+        let groups = |toml: &str| {
+            toml::from_str::<Settings>(toml)
+                .unwrap()
+                .validate()
+                .unwrap_err()
+        };
+        assert!(groups("offsets_topic_num_partitions = 0").contains("offsets_topic_num_partitions"));
+        assert!(groups("offsets_topic_replication_factor = 0")
+            .contains("offsets_topic_replication_factor"));
+        assert!(groups("offsets_topic_segment_bytes = 10").contains("1 KiB"));
+        assert!(groups(
+            "group_min_session_timeout_ms = 10000\ngroup_max_session_timeout_ms = 9000"
+        )
+        .contains("no member could join"));
         let zero_rf = Settings {
             default_replication_factor: 0,
             ..Settings::default()

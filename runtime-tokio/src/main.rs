@@ -1,5 +1,5 @@
 //! The `sluice` command: the broker (`sluice broker`) and the admin and client tools
-//! (`sluice topic`, `sluice produce`, `sluice consume`, `sluice cluster`).
+//! (`sluice topic`, `sluice produce`, `sluice consume`, `sluice cluster`, `sluice group`).
 //!
 //! Exit codes: 0 success, 1 a failed operation (the message says why), 2 bad usage (clap).
 
@@ -7,6 +7,7 @@ mod client;
 mod codecs;
 mod config;
 mod disk;
+mod groups;
 mod metrics;
 mod peers;
 mod server;
@@ -43,6 +44,11 @@ enum Command {
     Cluster {
         #[command(subcommand)]
         action: tools::ClusterAction,
+    },
+    /// List, describe or delete consumer groups, or reset their committed offsets.
+    Group {
+        #[command(subcommand)]
+        action: groups::GroupAction,
     },
 }
 
@@ -84,6 +90,24 @@ struct BrokerArgs {
     /// Replicas of topics created without a replication factor (capped by the live brokers).
     #[arg(long)]
     default_replication_factor: Option<u16>,
+    /// Partitions of the __consumer_offsets topic (default 16), used when it is created: a
+    /// group's partition is a hash of its id modulo this count, so it cannot change later.
+    #[arg(long, visible_alias = "offsets-topic-num-partitions")]
+    offsets_topic_partitions: Option<u32>,
+    /// Replicas of the __consumer_offsets topic (default 3, capped by the brokers of the
+    /// cluster), used when it is created.
+    #[arg(long)]
+    offsets_topic_replication_factor: Option<u16>,
+    /// How long the first rebalance of an empty group waits for more members to join
+    /// (default 3000; 0 starts at once, handy in tests).
+    #[arg(long)]
+    group_initial_rebalance_delay_ms: Option<u64>,
+    /// The shortest session timeout a group member may ask for (default 6000).
+    #[arg(long)]
+    group_min_session_timeout_ms: Option<u64>,
+    /// The longest session timeout a group member may ask for (default 1800000, 30 minutes).
+    #[arg(long)]
+    group_max_session_timeout_ms: Option<u64>,
 }
 
 fn main() {
@@ -94,6 +118,7 @@ fn main() {
         Command::Produce(args) => tools::produce(args),
         Command::Consume(args) => tools::consume(args),
         Command::Cluster { action } => tools::cluster(action),
+        Command::Group { action } => groups::group(action),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
@@ -140,6 +165,21 @@ fn run_broker(args: BrokerArgs) -> Result<(), String> {
     }
     if let Some(rf) = args.default_replication_factor {
         settings.default_replication_factor = rf;
+    }
+    if let Some(n) = args.offsets_topic_partitions {
+        settings.offsets_topic_num_partitions = n;
+    }
+    if let Some(rf) = args.offsets_topic_replication_factor {
+        settings.offsets_topic_replication_factor = rf;
+    }
+    if let Some(ms) = args.group_initial_rebalance_delay_ms {
+        settings.group_initial_rebalance_delay_ms = ms;
+    }
+    if let Some(ms) = args.group_min_session_timeout_ms {
+        settings.group_min_session_timeout_ms = ms;
+    }
+    if let Some(ms) = args.group_max_session_timeout_ms {
+        settings.group_max_session_timeout_ms = ms;
     }
     if args.auto_create_topics {
         settings.auto_create_topics = true;

@@ -20,7 +20,7 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Conn {
     /// Broker address, HOST:PORT.
     #[arg(long, short = 'b', default_value = "127.0.0.1:9092")]
-    bootstrap: String,
+    pub(crate) bootstrap: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -649,7 +649,7 @@ impl ClusterStatus {
 }
 
 /// Left-aligned columns two spaces apart; the last column is not padded.
-fn table(rows: &[Vec<String>]) -> String {
+pub(crate) fn table(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -673,7 +673,7 @@ fn table(rows: &[Vec<String>]) -> String {
 }
 
 /// A JSON string literal.
-fn json_string(s: &str) -> String {
+pub(crate) fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for ch in s.chars() {

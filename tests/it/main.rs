@@ -19,6 +19,11 @@
 //! - `cluster_chaos`: librdkafka's idempotent acks=all producer against three brokers while
 //!   partition leaders are SIGKILLed and restarted: every acknowledged record exactly once, in
 //!   send order, replicas converge; failover time printed.
+//! - `groups_live`: consumer groups on three brokers with real clients: confluent-kafka members
+//!   take over a SIGKILLed member's partitions from its commits (rebalance time printed), a
+//!   group survives its coordinator's SIGKILL and restart with no commit going backwards,
+//!   kafka-python resumes from its commits, two groups each get every record, and
+//!   `sluice group` follows kcat's balanced consumer.
 //! - `python_clients`: confluent-kafka and kafka-python produce, read back and survive a SIGKILL.
 //! - `rdkafka_client`: librdkafka (the `rdkafka` crate) produces with every codec, reads back,
 //!   checks watermarks and timestamp lookups, and survives a SIGKILL; missing and deleted topics.
@@ -32,6 +37,7 @@ mod cluster_live;
 mod determinism;
 mod fault_schedules;
 mod gates;
+mod groups_live;
 mod hostile_live;
 mod more_clients;
 mod python_clients;
