@@ -4,11 +4,24 @@
 //! stream and timelines from its `FaultPlan` stream, so a run is a pure function of its seed.
 //!
 //! Runs are kept short (a few simulated seconds) so a sweep of hundreds of seeds over every
-//! scenario takes minutes.
+//! scenario takes minutes. The consumer-group scenarios (`kafka-group-*`) are the exception:
+//! a group lives on timeouts of seconds (a 10 s session, a 3 s heartbeat, a 3 s initial
+//! rebalance delay), so they simulate 20-40 s of safety phase and give the liveness phase 40 s
+//! (a crashed member must expire before the group settles).
+//!
+//! Group scenarios share these choices: `__consumer_offsets` has 4 partitions (not Kafka's
+//! 50 or the broker's 16: each is a Raft group with heartbeats, and 4 keep runs fast while
+//! still spreading groups over brokers); the initial rebalance delay is Kafka's 3 s in a third
+//! of the seeds, 500 ms in a third and 0 in the rest (the default path, a short one, and the
+//! no-delay path); members use kafka-python's 10 s session and 3 s heartbeat, a 20 s
+//! rebalance timeout and a commit every second; producers keep writing acks=all throughout.
 
 use sluice_core::rng::DetRng;
 use sluice_sim::faults::{generate, FaultAction, FaultRates, Target, TimedFault};
-use sluice_sim::kafka::{KafkaConfig, ProducerKind};
+use sluice_sim::kafka::{
+    GroupTrigger, GroupWorkload, KafkaConfig, MemberAction, ProducerKind, RebalanceStep,
+    TimedMemberAction,
+};
 use sluice_sim::seeds::{stream, Stream};
 
 #[derive(Clone, Copy, Debug)]
@@ -88,6 +101,44 @@ static SCENARIOS: &[KafkaScenario] = &[
               that do not wait for the leader's own sync, timeouts that are taken as definite \
               failures, and failover that never happens because the leader still heartbeats.",
         build: slow_leader_disk,
+    },
+    KafkaScenario {
+        name: "kafka-group-coordinator-failover",
+        why: "The broker coordinating the consumer group (the leader of its __consumer_offsets \
+              partition) crashes or is isolated mid-rebalance: right after the join phase \
+              completes, or while members are revoking and committing, as members join, \
+              leave and restart. Hunts generations handed out before they are durable (and \
+              handed out again after failover), commits acknowledged before they are \
+              replicated, offsets a new coordinator forgets, and groups that never settle.",
+        build: group_coordinator_failover,
+    },
+    KafkaScenario {
+        name: "kafka-group-member-paused",
+        why: "A group member freezes (a long GC pause) past its 10 s session timeout while \
+              the others keep consuming; the group rebalances without it, and it resumes as a \
+              zombie holding its old generation and positions, with explicit offset resets \
+              and leader faults around it. Hunts zombie commits accepted from an old \
+              generation, partitions owned twice, and a zombie that is never fenced.",
+        build: group_member_paused,
+    },
+    KafkaScenario {
+        name: "kafka-group-rebalance-storm",
+        why: "Members join, leave and crash every few hundred milliseconds over a core of \
+              steady members, with explicit offset resets, broker crashes and partitions; the \
+              last member to go crashes just before the liveness phase. Hunts rebalances that \
+              never complete, dead members that keep partitions, generations that go \
+              backwards, and records skipped between one owner's commit and the next one's \
+              fetch.",
+        build: group_rebalance_storm,
+    },
+    KafkaScenario {
+        name: "kafka-group-static-restart",
+        why: "Static members (group.instance.id) crash and restart within their session \
+              timeout, again and again, while partition leaders fail over: each must take \
+              back its member slot and its assignment without a rebalance (the generation \
+              must not move). Hunts static rejoins that rebalance, lose the assignment, or \
+              leave the old incarnation unfenced.",
+        build: group_static_restart,
     },
     KafkaScenario {
         name: "kafka-swarm",
@@ -349,5 +400,277 @@ fn swarm(seed: u64) -> KafkaConfig {
         },
     };
     cfg.faults = generate(&mut plan, &rates, cfg.brokers, cfg.safety_ms);
+    cfg
+}
+
+// ----- consumer groups -----
+
+fn member_at(at_ms: u64, member: u32, action: MemberAction) -> TimedMemberAction {
+    TimedMemberAction {
+        at_ms,
+        member,
+        action,
+    }
+}
+
+/// The shape the group scenarios share (see the module doc): the common cluster, two acks=all
+/// producers (one idempotent) writing steadily, no self-assigned consumers (the group's
+/// members are the consumers), and a group whose first `initial` members join in the first
+/// second. Returns the config, the swarm stream, the fault-plan stream and the group-plan
+/// stream.
+fn group_base(seed: u64, members: u32, initial: u32) -> (KafkaConfig, DetRng, DetRng, DetRng) {
+    let (mut cfg, mut s, plan) = base(seed);
+    cfg.workload.producers = vec![
+        ProducerKind {
+            acks: -1,
+            idempotent: true,
+        },
+        ProducerKind {
+            acks: -1,
+            idempotent: false,
+        },
+    ];
+    cfg.workload.consumers = 0;
+    cfg.workload.think_us = (2_000, 25_000);
+    cfg.liveness_ms = 40_000;
+    cfg.max_events = 20_000_000;
+    let mut gp = stream(seed, Stream::GroupPlan);
+    let mut g = GroupWorkload::new("sluice-sim-group");
+    g.members = members;
+    g.initial_rebalance_delay_ms = [3_000, 500, 0][s.index(3)];
+    for slot in 0..initial.min(members) {
+        let at = gp.range_inclusive(100, 1_000);
+        g.actions.push(member_at(at, slot, MemberAction::Join));
+    }
+    cfg.group = Some(g);
+    (cfg, s, plan, gp)
+}
+
+fn finish_group_plan(cfg: &mut KafkaConfig) {
+    let safety = cfg.safety_ms;
+    if let Some(g) = cfg.group.as_mut() {
+        g.actions.retain(|a| a.at_ms < safety);
+        g.actions.sort_by_key(|a| a.at_ms);
+        g.triggers.retain(|t| t.after_ms < safety);
+    }
+    cfg.faults.retain(|f| f.at_ms < safety);
+    cfg.faults.sort_by_key(|f| f.at_ms);
+}
+
+fn group_coordinator_failover(seed: u64) -> KafkaConfig {
+    let (mut cfg, mut s, mut plan, mut gp) = group_base(seed, 4, 3);
+    cfg.safety_ms = 40_000;
+    // Slower failure detection than the other scenarios' 150 ms (Kafka's own takes seconds):
+    // a coordinator cut off keeps serving until it notices, long enough for the members'
+    // commits before revoking to reach it.
+    let election = s.range_inclusive(500, 2_000);
+    cfg.broker.election_timeout_ms = election;
+    cfg.broker.raft_heartbeat_ms = election / 5;
+    let g = cfg.group.as_mut().expect("a group");
+    g.static_members = u32::from(s.coin());
+    let mut actions = Vec::new();
+    let mut triggers = Vec::new();
+    let mut faults = Vec::new();
+    let mut t = 5_000;
+    let mut k = gp.range(0, 3);
+    while t < cfg.safety_ms - 4_000 {
+        // A rebalance: the fourth member comes or goes, or a dynamic member restarts (its old
+        // incarnation stays in the group until its session ends: two rebalances). The
+        // coordinator goes away mid-rebalance: right after the join phase (when a new member
+        // joined, a generation handed out again would come with another membership), or as
+        // the members learn of the rebalance and commit before revoking.
+        let completing = match k % 3 {
+            0 => {
+                actions.push(member_at(t, 3, MemberAction::Join));
+                true
+            }
+            1 => {
+                actions.push(member_at(t, 3, MemberAction::Leave));
+                false
+            }
+            _ => {
+                let down_ms = gp.range_inclusive(200, 2_000);
+                actions.push(member_at(t, 2, MemberAction::Restart { down_ms }));
+                gp.coin()
+            }
+        };
+        k += 1;
+        if completing {
+            triggers.push(GroupTrigger {
+                after_ms: t,
+                step: RebalanceStep::Completing,
+                delay_us: gp.range_inclusive(0, 3_000),
+                action: FaultAction::Crash(Target::Coordinator),
+                then: Some((
+                    gp.range_inclusive(200, 1_500),
+                    FaultAction::Restart(Target::Crashed),
+                )),
+            });
+        } else {
+            triggers.push(GroupTrigger {
+                after_ms: t,
+                step: RebalanceStep::Revoking,
+                delay_us: gp.range_inclusive(0, 1_000),
+                action: FaultAction::Isolate(Target::Coordinator),
+                then: Some((gp.range_inclusive(1_000, 3_000), FaultAction::Heal)),
+            });
+        }
+        // Now and then the coordinator also dies outside any rebalance.
+        if plan.range(0, 3) == 0 {
+            let at_ms = t + plan.range_inclusive(2_500, 3_500);
+            faults.push(at(at_ms, FaultAction::Crash(Target::Coordinator)));
+            faults.push(at(
+                at_ms + plan.range_inclusive(100, 1_000),
+                FaultAction::Restart(Target::Crashed),
+            ));
+        }
+        t += gp.range_inclusive(6_000, 10_000);
+    }
+    g.actions.extend(actions);
+    g.triggers = triggers;
+    cfg.faults = faults;
+    finish_group_plan(&mut cfg);
+    cfg
+}
+
+fn group_member_paused(seed: u64) -> KafkaConfig {
+    let members = 3 + (seed % 2) as u32;
+    let (mut cfg, _, mut plan, mut gp) = group_base(seed, members, members);
+    let g = cfg.group.as_mut().expect("a group");
+    let mut actions = Vec::new();
+    // One or two pauses past the session timeout (10 s), of different members.
+    let first = gp.range(0, u64::from(members)) as u32;
+    let mut t = gp.range_inclusive(4_000, 7_000);
+    let hold = gp.range_inclusive(12_000, 20_000);
+    actions.push(member_at(t, first, MemberAction::Pause { ms: hold }));
+    let mut end = t + hold;
+    if gp.coin() {
+        let second = (first + 1 + gp.range(0, u64::from(members - 1)) as u32) % members;
+        t += gp.range_inclusive(2_000, 8_000);
+        let hold = gp.range_inclusive(11_000, 16_000);
+        actions.push(member_at(t, second, MemberAction::Pause { ms: hold }));
+        end = end.max(t + hold);
+    }
+    // Explicit rewinds of the members' committed offsets.
+    for _ in 0..gp.range_inclusive(1, 2) {
+        let at_ms = gp.range_inclusive(5_000, end);
+        let who = gp.range(0, u64::from(members)) as u32;
+        actions.push(member_at(at_ms, who, MemberAction::Reset));
+    }
+    g.actions.extend(actions);
+    // Leader faults of partition 0 (as kafka-leader-isolated and kafka-kip279), except while
+    // a paused member's session runs out: a coordinator that takes over gives every member a
+    // fresh session, so a fault there would keep the zombie in the group.
+    let quiet: Vec<(u64, u64)> = g
+        .actions
+        .iter()
+        .filter_map(|a| match a.action {
+            MemberAction::Pause { .. } => Some((a.at_ms, a.at_ms + 14_000)),
+            _ => None,
+        })
+        .collect();
+    cfg.safety_ms = end + gp.range_inclusive(5_000, 8_000);
+    episodes(&mut cfg, &mut plan, 2_000, |rng, t, p| {
+        let hold = rng.range_inclusive(300, 1_500);
+        if quiet.iter().any(|&(a, b)| t + hold >= a && t < b) {
+            return 500;
+        }
+        if rng.coin() {
+            p.push(at(t, FaultAction::Isolate(Target::Leader)));
+            p.push(at(t + hold, FaultAction::Heal));
+        } else {
+            p.push(at(t, FaultAction::Crash(Target::Leader)));
+            p.push(at(t + hold, FaultAction::Restart(Target::Crashed)));
+        }
+        hold + rng.range_inclusive(2_000, 5_000)
+    });
+    finish_group_plan(&mut cfg);
+    cfg
+}
+
+fn group_rebalance_storm(seed: u64) -> KafkaConfig {
+    let (mut cfg, _, mut plan, mut gp) = group_base(seed, 6, 2);
+    cfg.safety_ms = 20_000;
+    let g = cfg.group.as_mut().expect("a group");
+    let mut actions = Vec::new();
+    // Slots 0 and 1 stay; 2..6 come and go. The plan tracks who runs so each action means
+    // something.
+    let mut up = [false; 6];
+    // The churn starts once the first generation formed: joins during the initial rebalance
+    // delay each extend it (up to the rebalance timeout), as Kafka's do.
+    let mut t = g.initial_rebalance_delay_ms + gp.range_inclusive(2_500, 3_500);
+    let last = cfg.safety_ms - 6_000;
+    while t < last {
+        let slot = 2 + gp.range(0, 4) as usize;
+        let action = if !up[slot] {
+            up[slot] = true;
+            MemberAction::Join
+        } else {
+            up[slot] = false;
+            match gp.range(0, 10) {
+                0..=5 => MemberAction::Leave,
+                6..=8 => MemberAction::Crash,
+                _ => {
+                    up[slot] = true;
+                    MemberAction::Reset
+                }
+            }
+        };
+        actions.push(member_at(t, slot as u32, action));
+        t += gp.range_inclusive(300, 2_000);
+    }
+    // The last one to go: a member joins, and crashes just before the liveness phase, so the
+    // group settles only once its session ends.
+    let slot = (2..6).find(|&s| !up[s]).unwrap_or(5) as u32;
+    if up[slot as usize] {
+        actions.push(member_at(last, slot, MemberAction::Leave));
+    }
+    let joins = last + gp.range_inclusive(200, 1_000);
+    actions.push(member_at(joins, slot, MemberAction::Join));
+    let crash = cfg.safety_ms - gp.range_inclusive(1_000, 2_500);
+    actions.push(member_at(crash, slot, MemberAction::Crash));
+    g.actions.extend(actions);
+    let rates = FaultRates {
+        partition_every_ms: 4_000,
+        partition_hold_ms: (200, 1_200),
+        crash_every_ms: 5_000,
+        down_ms: (50, 800),
+        ..FaultRates::default()
+    };
+    cfg.faults = generate(&mut plan, &rates, cfg.brokers, cfg.safety_ms);
+    finish_group_plan(&mut cfg);
+    cfg
+}
+
+fn group_static_restart(seed: u64) -> KafkaConfig {
+    let members = 3 + (seed % 2) as u32;
+    let (mut cfg, _, mut plan, mut gp) = group_base(seed, members, members);
+    cfg.safety_ms = 25_000;
+    let g = cfg.group.as_mut().expect("a group");
+    g.static_members = members;
+    let mut actions = Vec::new();
+    // Restarts within the session timeout: the last heartbeat is at most 3 s old when one
+    // crashes, so 4 s down leaves the session 3 s to spare.
+    let mut t = gp.range_inclusive(6_000, 7_000);
+    while t < cfg.safety_ms - 2_000 {
+        let who = gp.range(0, u64::from(members)) as u32;
+        let down_ms = gp.range_inclusive(100, 4_000);
+        actions.push(member_at(t, who, MemberAction::Restart { down_ms }));
+        t += down_ms + gp.range_inclusive(1_000, 4_000);
+    }
+    g.actions.extend(actions);
+    // Partition 0's leader and a follower fail over meanwhile (kafka-kip279's shape).
+    episodes(&mut cfg, &mut plan, 3_000, |rng, t, p| {
+        let down = rng.range_inclusive(100, 800);
+        let victim = if rng.coin() {
+            Target::Leader
+        } else {
+            Target::Follower
+        };
+        p.push(at(t, FaultAction::Crash(victim)));
+        p.push(at(t + down, FaultAction::Restart(Target::Crashed)));
+        down + rng.range_inclusive(1_500, 4_000)
+    });
+    finish_group_plan(&mut cfg);
     cfg
 }

@@ -196,3 +196,62 @@ fn a_kafka_sweep_reports_failover_per_scenario() {
     assert!(out.contains("runs=3 passed=3 failed=0"), "{out}");
     assert!(out.contains("kafka-kip101: failover: "), "{out}");
 }
+
+#[test]
+fn a_group_run_prints_the_group_and_its_rebalance_time() {
+    let o = sim(&[
+        "run",
+        "--scenario",
+        "kafka-group-static-restart",
+        "--seed",
+        "1",
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("group: id=sluice-sim-group members="), "{out}");
+    assert!(out.contains("group: joins="), "{out}");
+    assert!(out.contains("rebalance: ") && out.contains("p50="), "{out}");
+    assert!(out.contains("verdict: PASS"), "{out}");
+}
+
+#[test]
+fn a_planted_group_bug_exits_1_naming_a_group_checker() {
+    let o = sim(&[
+        "run",
+        "--scenario",
+        "kafka-group-member-paused",
+        "--seed",
+        "0",
+        "--bug",
+        "group-fetch-offset-off-by-one",
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("SAFETY VIOLATION [group-"), "{out}");
+    assert!(
+        out.contains(
+            "run --scenario kafka-group-member-paused --seed 0 --bug group-fetch-offset-off-by-one"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_group_sweep_reports_rebalance_time_per_scenario() {
+    let o = sim(&[
+        "sweep",
+        "--scenario",
+        "kafka-group-static-restart",
+        "--seeds",
+        "0..2",
+        "--jobs",
+        "2",
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("runs=2 passed=2 failed=0"), "{out}");
+    assert!(
+        out.contains("kafka-group-static-restart: rebalance: "),
+        "{out}"
+    );
+}

@@ -19,6 +19,22 @@
 //! No broker bug can make a consumer skip or rewind, or a producer reuse a sequence or
 //! misread an error, so those checkers get client-side bugs; no broker bug can elect two
 //! leaders in one Raft term, so `leader-per-epoch` gets a lying disk.
+//!
+//! The consumer-group checkers, each with a planted coordinator bug:
+//!
+//! | checker                     | planted bug                                          | scenario                          |
+//! |-----------------------------|------------------------------------------------------|-----------------------------------|
+//! | group-exclusive-ownership   | neither join nor assignment written (rebalance lost) | kafka-group-coordinator-failover  |
+//! | group-generation-monotonic  | a completed join answered before it is written       | kafka-group-coordinator-failover  |
+//! | group-commit-monotonic      | commits accepted from any generation (a zombie's)    | kafka-group-member-paused         |
+//! | group-commit-monotonic      | commits answered before they are replicated          | kafka-group-coordinator-failover  |
+//! | group-stable-after-liveness | member sessions never expire                         | kafka-group-rebalance-storm       |
+//! | group-at-least-once         | OffsetFetch one past the committed offset            | kafka-group-member-paused         |
+//!
+//! A join answered before it is written cannot put one partition in two members' hands in one
+//! generation: the assignment is written (with its generation) before anyone receives it, so
+//! no coordinator can hand that generation out again afterwards. Exclusive ownership gets the
+//! stronger planted bug where the assignment is not written either.
 
 use sluice_core::broker::BrokerBug;
 use sluice_scenarios::kafka::find;
@@ -229,5 +245,65 @@ fn leader_per_epoch_catches_a_disk_that_forgets_votes() {
         CheckerKind::LeaderPerEpoch,
         elections_with_rapid_restarts,
         0..60,
+    );
+}
+
+#[test]
+fn group_exclusive_ownership_catches_a_rebalance_that_was_never_written() {
+    caught(
+        KafkaBug::Broker(BrokerBug::GroupRebalanceNotWritten),
+        CheckerKind::GroupExclusiveOwnership,
+        scenario("kafka-group-coordinator-failover"),
+        0..10,
+    );
+}
+
+#[test]
+fn group_generation_monotonic_catches_a_join_answered_before_it_is_written() {
+    caught(
+        KafkaBug::Broker(BrokerBug::GroupJoinNotWritten),
+        CheckerKind::GroupGenerationMonotonic,
+        scenario("kafka-group-coordinator-failover"),
+        0..20,
+    );
+}
+
+#[test]
+fn group_commit_monotonic_catches_a_zombie_commit_from_an_old_generation() {
+    caught(
+        KafkaBug::Broker(BrokerBug::GroupCommitFromAnyGeneration),
+        CheckerKind::GroupCommitMonotonic,
+        scenario("kafka-group-member-paused"),
+        0..10,
+    );
+}
+
+#[test]
+fn group_commit_monotonic_catches_a_commit_answered_before_it_is_replicated() {
+    caught(
+        KafkaBug::Broker(BrokerBug::GroupCommitBeforeReplicated),
+        CheckerKind::GroupCommitMonotonic,
+        scenario("kafka-group-coordinator-failover"),
+        0..20,
+    );
+}
+
+#[test]
+fn group_stable_after_liveness_catches_members_that_never_expire() {
+    caught(
+        KafkaBug::Broker(BrokerBug::GroupNoSessionExpiry),
+        CheckerKind::GroupStableAfterLiveness,
+        scenario("kafka-group-rebalance-storm"),
+        0..10,
+    );
+}
+
+#[test]
+fn group_at_least_once_catches_an_offset_fetch_one_past_the_commit() {
+    caught(
+        KafkaBug::Broker(BrokerBug::GroupFetchOffsetOffByOne),
+        CheckerKind::GroupAtLeastOnce,
+        scenario("kafka-group-member-paused"),
+        0..10,
     );
 }

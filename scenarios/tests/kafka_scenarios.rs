@@ -22,7 +22,7 @@ fn explain(name: &str, seed: u64, r: &KafkaReport) -> String {
 
 #[test]
 fn kafka_scenarios_have_names_and_reasons() {
-    assert!(all().len() >= 8);
+    assert!(all().len() >= 12);
     for s in all() {
         assert!(s.name.starts_with("kafka-"), "{}", s.name);
         assert!(s.why.len() > 80, "{} needs a real why", s.name);
@@ -72,9 +72,45 @@ fn fault_scenarios_measure_failover() {
     }
 }
 
+/// Every group scenario measures rebalance time, and a static member that restarts within
+/// its session timeout takes its place back in the generation it left: the generation does
+/// not move.
+#[test]
+fn group_scenarios_measure_rebalances_and_static_restarts_keep_the_generation() {
+    for s in all().iter().filter(|s| s.name.starts_with("kafka-group-")) {
+        let mut samples = 0;
+        for seed in SEEDS {
+            let r = run(s.config(seed));
+            samples += r.stats.rebalances.len();
+            assert!(
+                r.stats.group_commits > 0,
+                "{} seed {seed}: no commit",
+                s.name
+            );
+            if s.name == "kafka-group-static-restart" {
+                assert!(
+                    r.stats.static_rejoins > 0,
+                    "{} seed {seed}: no static member restarted",
+                    s.name
+                );
+                assert_eq!(
+                    r.stats.static_rejoins_same_generation, r.stats.static_rejoins,
+                    "{} seed {seed}: a static restart moved the generation",
+                    s.name
+                );
+            }
+        }
+        assert!(samples > 0, "{}: no rebalance measured", s.name);
+    }
+}
+
 #[test]
 fn same_seed_gives_the_same_run_and_different_seeds_do_not() {
-    for name in ["kafka-swarm", "kafka-kip966"] {
+    for name in [
+        "kafka-swarm",
+        "kafka-kip966",
+        "kafka-group-coordinator-failover",
+    ] {
         let s = find(name).expect("exists");
         let a = run(s.config(7));
         let b = run(s.config(7));

@@ -24,6 +24,10 @@ pub enum Target {
     Crashed,
     /// The metadata group's leader (the Kafka controller); in a Raft-level run, the leader.
     Controller,
+    /// The coordinator of the run's consumer group (the serving leader of its
+    /// `__consumer_offsets` partition); nobody if there is none. In a Raft-level run, the
+    /// leader.
+    Coordinator,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -19,6 +19,10 @@ pub enum Stream {
     Raft = 7,
     /// Scenario fault-plan generation (distinct from `Faults`, which resolves targets at run time).
     FaultPlan = 8,
+    /// Consumer-group members (their draws do not move the other clients').
+    Group = 9,
+    /// Scenario plans of member actions and group triggers.
+    GroupPlan = 10,
 }
 
 pub fn stream(seed: u64, stream: Stream) -> DetRng {

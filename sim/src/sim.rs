@@ -1048,13 +1048,15 @@ impl Simulation {
         };
         match target {
             Target::Node(n) => (n < self.cfg.nodes).then_some(n as usize),
-            Target::Leader | Target::Controller => match self.current_leader() {
-                Some(l) => Some(l),
-                None => {
-                    let r = self.running();
-                    pick(&mut self.fault_rng, &r)
+            Target::Leader | Target::Controller | Target::Coordinator => {
+                match self.current_leader() {
+                    Some(l) => Some(l),
+                    None => {
+                        let r = self.running();
+                        pick(&mut self.fault_rng, &r)
+                    }
                 }
-            },
+            }
             Target::Follower => {
                 let leader = self.current_leader();
                 let r: Vec<usize> = self

@@ -126,6 +126,11 @@ pub enum BrokerBug {
     GroupNoSessionExpiry,
     /// OffsetFetch reports one past the committed offset (a consumer resumes past a record).
     GroupFetchOffsetOffByOne,
+    /// Neither a completed join nor the leader's assignment is written before members learn of
+    /// them (the rebalance lives only in the coordinator's memory), so a coordinator that takes
+    /// over resumes an older generation and hands the next one out again, with another
+    /// assignment.
+    GroupRebalanceNotWritten,
 }
 
 impl BrokerConfig {

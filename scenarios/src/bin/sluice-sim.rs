@@ -47,7 +47,9 @@ enum Command {
         /// append-at-end, fail-pending-on-step-down, forget-vote-on-restart. Kafka-level:
         /// read-above-hw, ack-all-at-append, serve-before-term-commit, forget-producer-state,
         /// consumer-skips-offset, consumer-rewinds, producer-reuses-sequence,
-        /// not-leader-is-definite, disk-forgets-hard-state.
+        /// not-leader-is-definite, disk-forgets-hard-state, group-commit-any-generation,
+        /// group-join-not-written, group-commit-before-replicated, group-no-session-expiry,
+        /// group-fetch-offset-off-by-one, group-rebalance-not-written.
         #[arg(long, value_parser = parse_bug)]
         bug: Option<Planted>,
         /// Print the last N trace records on failure.
@@ -431,6 +433,16 @@ fn failover_text(samples: &[u64]) -> String {
     }
 }
 
+fn rebalance_text(samples: &[u64]) -> String {
+    match sluice_sim::kafka::failover::summarize(samples) {
+        Some((p50, max)) => format!(
+            "rebalance: {} measured, p50={p50:.1}ms max={max:.1}ms",
+            samples.len()
+        ),
+        None => "rebalance: none measured".to_string(),
+    }
+}
+
 fn print_kafka_stats(r: &KafkaReport, wall_s: f64) {
     let st = &r.stats;
     let sim_s = st.sim_ns as f64 / 1e9;
@@ -466,6 +478,22 @@ fn print_kafka_stats(r: &KafkaReport, wall_s: f64) {
         failover_text(&st.failovers),
         st.failovers_unresolved
     );
+    if st.group_joins > 0 {
+        println!(
+            "group: joins={} highest_generation={} commits={} delivered={} static_rejoins={} (same generation: {})",
+            st.group_joins,
+            st.group_generation,
+            st.group_commits,
+            st.group_delivered,
+            st.static_rejoins,
+            st.static_rejoins_same_generation
+        );
+        println!(
+            "{} ({} unresolved at the end)",
+            rebalance_text(&st.rebalances),
+            st.rebalances_unresolved
+        );
+    }
 }
 
 struct Failure {
@@ -482,6 +510,8 @@ struct Totals {
     sim_ns: u64,
     /// Kafka-level failover samples per scenario.
     failovers: std::collections::BTreeMap<&'static str, Vec<u64>>,
+    /// Group rebalance samples per scenario (group scenarios only).
+    rebalances: std::collections::BTreeMap<&'static str, Vec<u64>>,
 }
 
 fn sweep(scenarios: &[Pick], (a, b): (u64, u64), jobs: usize, bug: Option<Planted>) -> ExitCode {
@@ -518,6 +548,12 @@ fn sweep(scenarios: &[Pick], (a, b): (u64, u64), jobs: usize, bug: Option<Plante
                                 .entry(s.name())
                                 .or_default()
                                 .extend(&r.stats.failovers);
+                            if r.stats.group_joins > 0 {
+                                tot.rebalances
+                                    .entry(s.name())
+                                    .or_default()
+                                    .extend(&r.stats.rebalances);
+                            }
                         }
                         report.verdict().clone()
                     }
@@ -561,6 +597,9 @@ fn sweep(scenarios: &[Pick], (a, b): (u64, u64), jobs: usize, bug: Option<Plante
     );
     for (name, samples) in &tot.failovers {
         println!("{name}: {}", failover_text(samples));
+    }
+    for (name, samples) in &tot.rebalances {
+        println!("{name}: {}", rebalance_text(samples));
     }
     for f in &failures {
         println!(

@@ -40,6 +40,13 @@ pub enum CheckerKind {
     PollSkip,
     HighWatermarkMonotonic,
     LeaderPerEpoch,
+    // Consumer-group checkers (`kafka::checkers::group_*`), over members' histories and the
+    // coordinator's final view.
+    GroupExclusiveOwnership,
+    GroupGenerationMonotonic,
+    GroupCommitMonotonic,
+    GroupStableAfterLiveness,
+    GroupAtLeastOnce,
 }
 
 impl CheckerKind {
@@ -72,6 +79,11 @@ impl CheckerKind {
             CheckerKind::PollSkip => "poll-skip",
             CheckerKind::HighWatermarkMonotonic => "hw-monotonic",
             CheckerKind::LeaderPerEpoch => "leader-per-epoch",
+            CheckerKind::GroupExclusiveOwnership => "group-exclusive-ownership",
+            CheckerKind::GroupGenerationMonotonic => "group-generation-monotonic",
+            CheckerKind::GroupCommitMonotonic => "group-commit-monotonic",
+            CheckerKind::GroupStableAfterLiveness => "group-stable-after-liveness",
+            CheckerKind::GroupAtLeastOnce => "group-at-least-once",
         }
     }
 }

@@ -6,11 +6,12 @@
 //! This file holds what every client shares: the driving context, request bookkeeping with
 //! timeouts, the metadata view (refreshed from any broker on errors, drops and timeouts, and
 //! ignoring answers older than what it already knows, as KIP-320 clients do), the
-//! classification of error codes, and the admin client that creates the topic. Producers and
-//! consumers live in `producer.rs` and `consumer.rs`.
+//! classification of error codes, and the admin client that creates the topic. Producers,
+//! consumers (which assign partitions themselves) and consumer-group members live in
+//! `producer.rs`, `consumer.rs` and `group_member.rs`.
 //!
-//! Not modelled: consumer groups (consumers assign partitions themselves), transactions,
-//! compression, ApiVersions negotiation (the versions are fixed and within what Sluice speaks).
+//! Not modelled: transactions, compression, ApiVersions negotiation (the versions are fixed
+//! and within what Sluice speaks).
 
 use super::config::{KafkaBug, KafkaWorkload};
 use super::history::History;
@@ -34,18 +35,29 @@ pub const FETCH_V: i16 = 11;
 const METADATA_MAX_AGE_NS: u64 = 1_000_000_000;
 const MS: u64 = 1_000_000;
 
+/// Which of a client's connections to a broker a request goes on. Responses on one
+/// connection come back in order, so Kafka's consumer talks to its group coordinator on a
+/// connection of its own: a JoinGroup parked for a rebalance then holds up no fetch or
+/// metadata request (whose timeout would close the connection and lose the join).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    Data,
+    Group,
+}
+
 /// What a client asks the simulator to do.
 #[derive(Debug)]
 pub enum ClientOut {
-    /// Send this request frame (size prefix included) on the connection to broker `node`
-    /// (1-based), opening one if needed. `corr` names the request if it is refused.
+    /// Send this request frame (size prefix included) on the `channel` connection to broker
+    /// `node` (1-based), opening one if needed. `corr` names the request if it is refused.
     Send {
         node: u32,
         corr: i32,
         frame: Vec<u8>,
+        channel: Channel,
     },
-    /// Close the connection to `node` (a request on it timed out).
-    Close { node: u32 },
+    /// Close the `channel` connection to `node` (a request on it timed out).
+    Close { node: u32, channel: Channel },
 }
 
 /// What changed in the history, for the simulator's incremental checkers.
@@ -55,6 +67,8 @@ pub enum Note {
     SendDone(usize),
     /// `history.consumer_ops[i]` was recorded.
     ConsumerOp(usize),
+    /// `history.group_ops[i]` was recorded.
+    GroupOp(usize),
     /// Worth a trace record: what happened, and two numbers (an error code, a partition, ...).
     Trace(&'static str, i64, i64),
 }
@@ -147,18 +161,33 @@ pub struct InFlight<K> {
     pub kind: K,
 }
 
-/// A client's requests in flight, by correlation id.
+/// A client's requests in flight on one channel, by correlation id.
 #[derive(Debug)]
 pub struct Requests<K> {
     next_corr: i32,
     pub inflight: BTreeMap<i32, InFlight<K>>,
+    channel: Channel,
 }
 
 impl<K: Copy> Requests<K> {
     pub fn new() -> Requests<K> {
+        Requests::on(Channel::Data)
+    }
+
+    /// Requests that go on `channel`'s connections.
+    pub fn on(channel: Channel) -> Requests<K> {
         Requests {
             next_corr: 0,
             inflight: BTreeMap::new(),
+            channel,
+        }
+    }
+
+    /// Closing this channel's connection to `node`.
+    pub fn close(&self, node: u32) -> ClientOut {
+        ClientOut::Close {
+            node,
+            channel: self.channel,
         }
     }
 
@@ -195,7 +224,12 @@ impl<K: Copy> Requests<K> {
                 },
             );
         }
-        cx.out.push(ClientOut::Send { node, corr, frame });
+        cx.out.push(ClientOut::Send {
+            node,
+            corr,
+            frame,
+            channel: self.channel,
+        });
         corr
     }
 
@@ -397,7 +431,7 @@ impl Admin {
     pub fn on_wake(&mut self, cx: &mut Cx<'_>) {
         if let Some(node) = self.reqs.expired(cx.now) {
             self.reqs.drop_node(node);
-            cx.out.push(ClientOut::Close { node });
+            cx.out.push(self.reqs.close(node));
             self.next_at = cx.now;
         }
         if self.done || !self.reqs.inflight.is_empty() || cx.now < self.next_at {

@@ -11,7 +11,7 @@ use super::checkers::KAFKA_CHECKERS;
 use crate::checkers::{CheckerKind, CheckerSet};
 use crate::config::ClockParams;
 use crate::disk::DiskParams;
-use crate::faults::TimedFault;
+use crate::faults::{FaultAction, TimedFault};
 use crate::network::NetworkParams;
 use sluice_core::broker::BrokerBug;
 use std::fmt::Write as _;
@@ -39,7 +39,7 @@ pub enum KafkaBug {
 
 impl KafkaBug {
     /// Every planted bug with its command-line name.
-    pub const ALL: [(&'static str, KafkaBug); 9] = [
+    pub const ALL: [(&'static str, KafkaBug); 15] = [
         (
             "read-above-hw",
             KafkaBug::Broker(BrokerBug::ReadAboveHighWatermark),
@@ -64,6 +64,30 @@ impl KafkaBug {
             KafkaBug::ProducerTreatsNotLeaderAsDefinite,
         ),
         ("disk-forgets-hard-state", KafkaBug::DiskForgetsHardState),
+        (
+            "group-commit-any-generation",
+            KafkaBug::Broker(BrokerBug::GroupCommitFromAnyGeneration),
+        ),
+        (
+            "group-join-not-written",
+            KafkaBug::Broker(BrokerBug::GroupJoinNotWritten),
+        ),
+        (
+            "group-commit-before-replicated",
+            KafkaBug::Broker(BrokerBug::GroupCommitBeforeReplicated),
+        ),
+        (
+            "group-no-session-expiry",
+            KafkaBug::Broker(BrokerBug::GroupNoSessionExpiry),
+        ),
+        (
+            "group-fetch-offset-off-by-one",
+            KafkaBug::Broker(BrokerBug::GroupFetchOffsetOffByOne),
+        ),
+        (
+            "group-rebalance-not-written",
+            KafkaBug::Broker(BrokerBug::GroupRebalanceNotWritten),
+        ),
     ];
 
     pub fn name(self) -> &'static str {
@@ -198,6 +222,128 @@ impl Default for KafkaWorkload {
     }
 }
 
+/// What a scheduled action does to one member slot of the group workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemberAction {
+    /// Start the member (a new incarnation if it ran before): it finds the coordinator and
+    /// joins. Nothing if it runs.
+    Join,
+    /// Commit its positions, send LeaveGroup and stop (a clean `close()`).
+    Leave,
+    /// Vanish without a word: the process dies and its connections close.
+    Crash,
+    /// Freeze for `ms` (a long GC pause, SIGSTOP): nothing it sent or was sent is handled,
+    /// and none of its timers fire, until it resumes.
+    Pause { ms: u64 },
+    /// Crash, then start again `down_ms` later (with the same group.instance.id if static).
+    Restart { down_ms: u64 },
+    /// Move every owned partition's position back and commit it: a deliberate rewind, which
+    /// the history records as a reset.
+    Reset,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimedMemberAction {
+    pub at_ms: u64,
+    pub member: u32,
+    pub action: MemberAction,
+}
+
+/// The rebalance step that fires a group trigger, as the coordinator reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RebalanceStep {
+    /// The group entered PreparingRebalance (waiting for members to rejoin).
+    Preparing,
+    /// The group entered CompletingRebalance (the join phase is over, the leader's assignment
+    /// is awaited).
+    Completing,
+    /// A member learned of a rebalance and began committing its positions before it revokes
+    /// its partitions (seen at the member: the coordinator cannot tell).
+    Revoking,
+}
+
+/// A fault fired by the group's progress rather than by the clock: the first time, at or
+/// after `after_ms`, that the group reaches `step`, `action` is
+/// applied `delay_us` later, and `then` (a restart, a heal) its delay in ms after that, in
+/// the safety phase only. Each trigger fires at most once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupTrigger {
+    pub after_ms: u64,
+    pub step: RebalanceStep,
+    pub delay_us: u64,
+    pub action: FaultAction,
+    pub then: Option<(u64, FaultAction)>,
+}
+
+/// One consumer group of simulated members subscribed to the topic (see `group_member.rs`),
+/// with the broker knobs that only matter to groups, the members' timeouts, and a timeline of
+/// member actions and rebalance-triggered faults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupWorkload {
+    pub group: String,
+    /// Member slots; each is one simulated client that runs incarnation after incarnation.
+    pub members: u32,
+    /// Slots `0..static_members` are static members (group.instance.id `static-<slot>`).
+    pub static_members: u32,
+    pub session_timeout_ms: u64,
+    pub heartbeat_ms: u64,
+    pub rebalance_timeout_ms: u64,
+    /// A member commits its positions this often (auto.commit.interval.ms).
+    pub commit_interval_ms: u64,
+    /// The broker's offsets.topic.num.partitions.
+    pub offsets_partitions: u32,
+    /// The broker's group.initial.rebalance.delay.ms.
+    pub initial_rebalance_delay_ms: u64,
+    pub actions: Vec<TimedMemberAction>,
+    pub triggers: Vec<GroupTrigger>,
+}
+
+impl GroupWorkload {
+    /// Kafka-python's timeouts (session 10 s, heartbeat 3 s), a rebalance timeout of 20 s, a
+    /// commit every second, 4 offsets partitions; no members and no actions yet.
+    pub fn new(group: &str) -> GroupWorkload {
+        GroupWorkload {
+            group: group.to_string(),
+            members: 0,
+            static_members: 0,
+            session_timeout_ms: 10_000,
+            heartbeat_ms: 3_000,
+            rebalance_timeout_ms: 20_000,
+            commit_interval_ms: 1_000,
+            offsets_partitions: 4,
+            initial_rebalance_delay_ms: 3_000,
+            actions: Vec::new(),
+            triggers: Vec::new(),
+        }
+    }
+
+    /// The group.instance.id of a member slot, if it is static.
+    pub fn instance_id(&self, slot: u32) -> Option<String> {
+        (slot < self.static_members).then(|| format!("static-{slot}"))
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.group.is_empty() || self.members == 0 || self.static_members > self.members {
+            return Err("a group needs an id and members (static ones among them)".into());
+        }
+        if self.heartbeat_ms == 0 || self.heartbeat_ms >= self.session_timeout_ms {
+            return Err("the heartbeat interval must be shorter than the session timeout".into());
+        }
+        if !(6_000..=1_800_000).contains(&self.session_timeout_ms) {
+            return Err("the session timeout must be within the broker's 6 s..30 min".into());
+        }
+        if self.rebalance_timeout_ms < self.session_timeout_ms || self.offsets_partitions == 0 {
+            return Err(
+                "a rebalance timeout below the session timeout, or no offsets partitions".into(),
+            );
+        }
+        if self.actions.iter().any(|a| a.member >= self.members) {
+            return Err("a member action names a slot that does not exist".into());
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KafkaConfig {
     pub seed: u64,
@@ -220,6 +366,8 @@ pub struct KafkaConfig {
     pub max_events: u64,
     pub checkers: CheckerSet,
     pub bug: Option<KafkaBug>,
+    /// A consumer group of simulated members, if the run has one.
+    pub group: Option<GroupWorkload>,
 }
 
 impl KafkaConfig {
@@ -244,6 +392,7 @@ impl KafkaConfig {
             max_events: 4_000_000,
             checkers: CheckerSet(KAFKA_CHECKERS.to_vec()),
             bug: None,
+            group: None,
         }
     }
 
@@ -278,6 +427,9 @@ impl KafkaConfig {
         }
         if self.checkers.0.iter().any(|c| !KAFKA_CHECKERS.contains(c)) {
             return Err("only Kafka-level checkers apply to a Kafka run".into());
+        }
+        if let Some(g) = &self.group {
+            g.validate()?;
         }
         Ok(())
     }
@@ -365,6 +517,50 @@ impl KafkaConfig {
         if self.faults.len() > 40 {
             let _ = writeln!(s, "  ... and {} more", self.faults.len() - 40);
         }
+        if let Some(g) = &self.group {
+            group_banner(&mut s, g);
+        }
         s
+    }
+}
+
+/// The group's lines of the banner (only runs with a group print them).
+fn group_banner(s: &mut String, g: &GroupWorkload) {
+    let _ = writeln!(
+        s,
+        "group: id={} members={} static={} session_timeout_ms={} heartbeat_ms={} rebalance_timeout_ms={} commit_interval_ms={} offsets_partitions={} initial_rebalance_delay_ms={}",
+        g.group,
+        g.members,
+        g.static_members,
+        g.session_timeout_ms,
+        g.heartbeat_ms,
+        g.rebalance_timeout_ms,
+        g.commit_interval_ms,
+        g.offsets_partitions,
+        g.initial_rebalance_delay_ms
+    );
+    let _ = writeln!(s, "member actions: {}", g.actions.len());
+    for a in g.actions.iter().take(40) {
+        let _ = writeln!(s, "  @{}ms member {} {:?}", a.at_ms, a.member, a.action);
+    }
+    if g.actions.len() > 40 {
+        let _ = writeln!(s, "  ... and {} more", g.actions.len() - 40);
+    }
+    let _ = writeln!(s, "group triggers: {}", g.triggers.len());
+    for t in g.triggers.iter().take(40) {
+        let _ = writeln!(
+            s,
+            "  after {}ms, on {:?}, +{}us: {:?}{}",
+            t.after_ms,
+            t.step,
+            t.delay_us,
+            t.action,
+            t.then
+                .as_ref()
+                .map_or(String::new(), |(ms, a)| format!(", +{ms}ms: {a:?}"))
+        );
+    }
+    if g.triggers.len() > 40 {
+        let _ = writeln!(s, "  ... and {} more", g.triggers.len() - 40);
     }
 }

@@ -12,7 +12,7 @@
 //! A final reader is a consumer of every partition started in the liveness phase; it is done
 //! once it has read each partition up to the high watermark.
 
-use super::client::{records_of, ClientOut, Cx, MetaView, Note, Requests, FETCH_V, TOPIC};
+use super::client::{records_of, Cx, MetaView, Note, Requests, FETCH_V, TOPIC};
 use super::config::KafkaBug;
 use super::history::{ConsumerOp, Poll};
 use sluice_core::protocol::codes;
@@ -106,7 +106,7 @@ impl Consumer {
 
     pub fn on_wake(&mut self, cx: &mut Cx<'_>) {
         while let Some(node) = self.reqs.expired(cx.now) {
-            cx.out.push(ClientOut::Close { node });
+            cx.out.push(self.reqs.close(node));
             self.drop_connection(node, cx);
         }
         self.step(cx);

@@ -5,6 +5,12 @@
 //! Record values are unique: each encodes (producer, sequence number) in its first eight bytes
 //! (`value_of`), so a value found in a log names the one send that carried it. What is not
 //! here: the brokers' own view (checkers read that from the final state).
+//!
+//! Group members (`group_member.rs`) add their own operations ([`GroupOp`]): generations
+//! joined, assignments received, commits acknowledged, committed offsets fetched, records
+//! delivered and resets. Their fetches are also recorded as polls and seeks, so the consumer
+//! checkers judge them too. A run has at most one group; the final state holds what its
+//! coordinator and its live members report at the end ([`GroupView`]).
 
 /// A send's outcome as the producer knows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,10 +83,104 @@ pub enum ConsumerOp {
     Poll(Poll),
 }
 
+/// Why a member incarnation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// It committed, sent LeaveGroup and stopped.
+    Left,
+    /// It vanished (a scheduled crash or the crash half of a restart).
+    Crashed,
+    /// The coordinator answered FENCED_INSTANCE_ID: another incarnation holds its
+    /// group.instance.id (a fatal error for a Kafka consumer).
+    Fenced,
+}
+
+/// What a group member did or learned. `member` is the member slot's client id; `member_id`
+/// is the id the coordinator gave the incarnation (static members also have `instance`).
+#[derive(Clone, Debug)]
+pub enum GroupOp {
+    /// A member incarnation started.
+    Started {
+        member: u32,
+        instance: Option<String>,
+        at: u64,
+    },
+    /// A member incarnation ended.
+    Stopped {
+        member: u32,
+        member_id: String,
+        why: StopReason,
+        at: u64,
+    },
+    /// A JoinGroup answered without error: the incarnation is in `generation`, led by
+    /// `leader`. `members` (member id, instance id) is filled only in the leader's answer.
+    Joined {
+        member: u32,
+        member_id: String,
+        instance: Option<String>,
+        generation: i32,
+        leader: String,
+        members: Vec<(String, Option<String>)>,
+        at: u64,
+    },
+    /// A SyncGroup answered without error: the member's partitions of the topic in
+    /// `generation`.
+    Assigned {
+        member: u32,
+        member_id: String,
+        instance: Option<String>,
+        generation: i32,
+        partitions: Vec<u32>,
+        at: u64,
+    },
+    /// An OffsetCommit acknowledged for `partition`. `reset`: the commit carries a position
+    /// the member moved back on purpose.
+    Committed {
+        member: u32,
+        member_id: String,
+        generation: i32,
+        partition: u32,
+        offset: i64,
+        reset: bool,
+        invoked_at: u64,
+        at: u64,
+    },
+    /// An OffsetFetch answered for `partition` (-1: nothing committed). The end-of-run
+    /// observer's fetch is recorded this way too, under its own client id.
+    Fetched {
+        member: u32,
+        partition: u32,
+        offset: i64,
+        invoked_at: u64,
+        at: u64,
+    },
+    /// Records of `partition` handed to the application, at these offsets.
+    Delivered {
+        member: u32,
+        member_id: String,
+        generation: i32,
+        partition: u32,
+        offsets: Vec<i64>,
+        at: u64,
+    },
+    /// The member moved its position of `partition` back to `offset` on purpose: an explicit
+    /// reset (`explicit`), or auto.offset.reset=earliest after OFFSET_OUT_OF_RANGE. The next
+    /// commit of the partition may be lower than what was committed before.
+    Reset {
+        member: u32,
+        member_id: String,
+        partition: u32,
+        offset: i64,
+        explicit: bool,
+        at: u64,
+    },
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct History {
     pub sends: Vec<Send>,
     pub consumer_ops: Vec<ConsumerOp>,
+    pub group_ops: Vec<GroupOp>,
 }
 
 impl History {
@@ -120,10 +220,97 @@ impl FinalPartition {
     }
 }
 
+/// What the coordinator of the group reports (`Broker::group_summaries`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoordinatorView {
+    /// 1-based node id.
+    pub node: u32,
+    pub state: String,
+    pub generation: i32,
+    pub members: Vec<String>,
+}
+
+/// A member that runs (not crashed, left, fenced or paused) and the assignment it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveMember {
+    pub member: u32,
+    pub member_id: String,
+    pub generation: i32,
+    /// Its partitions, once SyncGroup answered for `generation` (None while it rebalances).
+    pub partitions: Option<Vec<u32>>,
+}
+
+/// The group at one instant: its coordinator's view and its live members' views.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupView {
+    pub group: String,
+    /// Partitions of the subscribed topic.
+    pub partitions: u32,
+    /// None: no running broker serves the group's offsets partition with the group loaded.
+    pub coordinator: Option<CoordinatorView>,
+    pub live: Vec<LiveMember>,
+    /// Committed offset per partition (-1: none) as the end-of-run observer fetched them;
+    /// None if it did not get to.
+    pub committed: Option<Vec<i64>>,
+}
+
+impl GroupView {
+    /// Why the group is not settled, or None: settled means Stable on its coordinator, whose
+    /// members are exactly the live members, each holding its assignment of the coordinator's
+    /// generation, and every partition of the topic assigned to one of them.
+    pub fn unsettled(&self) -> Option<String> {
+        let Some(c) = &self.coordinator else {
+            return Some("no running broker coordinates the group".into());
+        };
+        if c.state != "Stable" {
+            return Some(format!(
+                "its coordinator n{} reports it {} in generation {}",
+                c.node, c.state, c.generation
+            ));
+        }
+        let mut live: Vec<&str> = self.live.iter().map(|m| m.member_id.as_str()).collect();
+        live.sort_unstable();
+        let mut members: Vec<&str> = c.members.iter().map(String::as_str).collect();
+        members.sort_unstable();
+        if live.is_empty() || live != members {
+            return Some(format!(
+                "its coordinator n{} has members {members:?} in generation {}, but the live members are {live:?}",
+                c.node, c.generation
+            ));
+        }
+        let mut owned = Vec::new();
+        for m in &self.live {
+            match &m.partitions {
+                Some(ps) if m.generation == c.generation => owned.extend(ps.iter().copied()),
+                _ => {
+                    return Some(format!(
+                    "member {} ({}) holds no assignment of generation {} (it is in generation {})",
+                    m.member, m.member_id, c.generation, m.generation
+                ))
+                }
+            }
+        }
+        owned.sort_unstable();
+        owned.dedup();
+        let missing: Vec<u32> = (0..self.partitions)
+            .filter(|p| !owned.contains(p))
+            .collect();
+        if !missing.is_empty() {
+            return Some(format!(
+                "partitions {missing:?} are assigned to no live member in generation {}",
+                c.generation
+            ));
+        }
+        None
+    }
+}
+
 /// What the cluster holds once the liveness phase converged.
 #[derive(Clone, Debug, Default)]
 pub struct FinalState {
     pub partitions: Vec<FinalPartition>,
+    /// The group, if the run has one.
+    pub group: Option<GroupView>,
 }
 
 /// A unique record value: the producer in the top 24 bits, its record counter below.

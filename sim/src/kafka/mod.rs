@@ -5,8 +5,10 @@
 //!
 //! Files: `config.rs` (every knob, the banner, planted bugs), `sim.rs` (the event loop,
 //! brokers, connections, faults, phases), `client.rs` (what clients share, the admin client),
-//! `producer.rs`, `consumer.rs`, `history.rs` (sends and polls), `checkers/` (one file per
-//! anomaly class), `failover.rs` (failover time from the history).
+//! `producer.rs`, `consumer.rs`, `group_member.rs` (consumer-group members and the offset
+//! observer), `history.rs` (sends, polls, group operations), `checkers/` (one file per
+//! anomaly class), `failover.rs` (failover time from the history), `rebalance.rs` (rebalance
+//! time of the group).
 //!
 //! It reuses the Raft-level simulator's pieces unchanged: the event queue, the network and its
 //! fault model, the clocks, `SimFs` and the device queue, fault actions and plans, the trace,
@@ -17,9 +19,14 @@ pub mod client;
 pub mod config;
 pub mod consumer;
 pub mod failover;
+pub mod group_member;
 pub mod history;
 pub mod producer;
+pub mod rebalance;
 pub mod sim;
 
-pub use config::{BrokerKnobs, KafkaBug, KafkaConfig, KafkaWorkload, ProducerKind};
+pub use config::{
+    BrokerKnobs, GroupTrigger, GroupWorkload, KafkaBug, KafkaConfig, KafkaWorkload, MemberAction,
+    ProducerKind, RebalanceStep, TimedMemberAction,
+};
 pub use sim::{KafkaReport, KafkaSim, KafkaStats};

@@ -20,8 +20,7 @@
 //! - acks=0: fire and forget; the outcome is always unknown.
 
 use super::client::{
-    classify, ClientOut, Cx, ErrorClass, MetaView, Note, Requests, INIT_PRODUCER_ID_V, PRODUCE_V,
-    TOPIC,
+    classify, Cx, ErrorClass, MetaView, Note, Requests, INIT_PRODUCER_ID_V, PRODUCE_V, TOPIC,
 };
 use super::config::{KafkaBug, ProducerKind};
 use super::history::{encode_value, value_of, Send, SendOutcome};
@@ -181,7 +180,7 @@ impl Producer {
 
     pub fn on_wake(&mut self, cx: &mut Cx<'_>) {
         while let Some(node) = self.reqs.expired(cx.now) {
-            cx.out.push(ClientOut::Close { node });
+            cx.out.push(self.reqs.close(node));
             self.drop_connection(node, cx);
         }
         self.step(cx);

@@ -22,12 +22,17 @@
 //! storage jobs through `BrokerStorage`, and reads state to check it.
 
 use super::checkers::{new_checker, HistoryChecker, LeaderPerEpoch, METADATA_GROUP};
-use super::client::{records_of, Admin, ClientOut, Cx, Note, TOPIC};
-use super::config::{KafkaBug, KafkaConfig};
+use super::client::{records_of, Admin, Channel, ClientOut, Cx, Note, TOPIC};
+use super::config::{KafkaBug, KafkaConfig, MemberAction, RebalanceStep};
 use super::consumer::Consumer;
 use super::failover::Failover;
-use super::history::{FinalPartition, FinalState, History, SendOutcome};
+use super::group_member::{GroupMember, OffsetObserver};
+use super::history::{
+    CoordinatorView, FinalPartition, FinalState, GroupOp, GroupView, History, LiveMember,
+    SendOutcome,
+};
 use super::producer::Producer;
+use super::rebalance::Rebalance;
 use crate::checkers::{CheckerKind, Violation};
 use crate::clock::NodeClock;
 use crate::disk::{faults, GroupCommit};
@@ -39,6 +44,7 @@ use crate::seeds::{stream, Stream};
 use crate::sim::Verdict;
 use crate::trace::{Record, Trace};
 use bytes::Bytes;
+use sluice_core::broker::group::records::{partition_for, OFFSETS_TOPIC};
 use sluice_core::broker::{
     Broker, BrokerConfig, BrokerStorage, ConnId, Event, Input, Output, PartitionId, StorageDone,
     StorageJob, StorageTarget,
@@ -107,6 +113,31 @@ enum Ev {
     },
     Liveness,
     Check,
+    /// `cfg.group.actions[index]` is due.
+    MemberAction {
+        index: usize,
+    },
+    /// A member restarting after a crash starts again.
+    MemberStart {
+        client: u32,
+    },
+    /// A paused member resumes.
+    MemberResume {
+        client: u32,
+    },
+    /// A connection of a paused client was reset; it learns when it resumes.
+    ClientReset {
+        client: u32,
+        node: u32,
+    },
+    /// `cfg.group.triggers[index]` fires.
+    GroupTrigger {
+        index: usize,
+    },
+    /// The follow-up of `cfg.group.triggers[index]` (a restart, a heal).
+    GroupTriggerThen {
+        index: usize,
+    },
 }
 
 #[derive(Debug)]
@@ -129,12 +160,80 @@ enum Kind {
     Admin(Admin),
     Producer(Producer),
     Consumer(Consumer),
+    Member(Box<GroupMember>),
+    Observer(OffsetObserver),
+    /// The coordinator connections of member client `owner`: events for this client go to
+    /// the owner, on its group channel.
+    GroupChannel {
+        owner: u32,
+    },
+}
+
+impl Kind {
+    fn on_wake(&mut self, cx: &mut Cx<'_>) {
+        match self {
+            Kind::Admin(a) => a.on_wake(cx),
+            Kind::Producer(p) => p.on_wake(cx),
+            Kind::Consumer(x) => x.on_wake(cx),
+            Kind::Member(m) => m.on_wake(cx),
+            Kind::Observer(o) => o.on_wake(cx),
+            Kind::GroupChannel { .. } => {}
+        }
+    }
+
+    fn on_response(&mut self, channel: Channel, node: u32, frame: &[u8], cx: &mut Cx<'_>) {
+        match self {
+            Kind::Admin(a) => a.on_response(node, frame, cx),
+            Kind::Producer(p) => p.on_response(node, frame, cx),
+            Kind::Consumer(c) => c.on_response(node, frame, cx),
+            Kind::Member(m) => m.on_response(channel, node, frame, cx),
+            Kind::Observer(o) => o.on_response(node, frame, cx),
+            Kind::GroupChannel { .. } => {}
+        }
+    }
+
+    fn on_reset(&mut self, channel: Channel, node: u32, cx: &mut Cx<'_>) {
+        match self {
+            Kind::Admin(a) => a.on_reset(node, cx),
+            Kind::Producer(p) => p.on_reset(node, cx),
+            Kind::Consumer(x) => x.on_reset(node, cx),
+            Kind::Member(m) => m.on_reset(channel, node, cx),
+            Kind::Observer(o) => o.on_reset(node, cx),
+            Kind::GroupChannel { .. } => {}
+        }
+    }
+
+    fn on_refused(&mut self, channel: Channel, node: u32, corr: i32, cx: &mut Cx<'_>) {
+        match self {
+            Kind::Admin(a) => a.on_refused(node, corr, cx),
+            Kind::Producer(p) => p.on_refused(node, corr, cx),
+            Kind::Consumer(c) => c.on_refused(node, corr, cx),
+            Kind::Member(m) => m.on_refused(channel, node, corr, cx),
+            Kind::Observer(o) => o.on_refused(node, corr, cx),
+            Kind::GroupChannel { .. } => {}
+        }
+    }
+
+    fn next_wake(&self, now: u64) -> Option<u64> {
+        match self {
+            Kind::Admin(a) => a.next_wake(now),
+            Kind::Producer(p) => p.next_wake(now),
+            Kind::Consumer(x) => x.next_wake(now),
+            Kind::Member(m) => m.next_wake(now),
+            Kind::Observer(o) => o.next_wake(now),
+            Kind::GroupChannel { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug)]
 struct Client {
     kind: Kind,
     wake_at: Option<u64>,
+    /// A paused client (a group member in a long GC pause) handles nothing until it resumes:
+    /// what arrives for it waits in `deferred`.
+    paused: bool,
+    deferred: Vec<Ev>,
 }
 
 /// A client's connection to one broker.
@@ -158,8 +257,13 @@ enum Phase {
     Draining {
         started: u64,
     },
-    /// The final reader reads everything; the cluster converges.
+    /// The final reader reads everything; the cluster converges (and the group settles).
     Reading {
+        started: u64,
+    },
+    /// The group settled: its members commit their positions, then an observer reads the
+    /// committed offsets.
+    Settling {
         started: u64,
     },
     Done,
@@ -170,7 +274,8 @@ impl Phase {
         match self {
             Phase::Producing { started }
             | Phase::Draining { started }
-            | Phase::Reading { started } => Some(started),
+            | Phase::Reading { started }
+            | Phase::Settling { started } => Some(started),
             _ => None,
         }
     }
@@ -204,12 +309,31 @@ pub struct KafkaStats {
     /// Failover samples (ns), see `failover.rs`.
     pub failovers: Vec<u64>,
     pub failovers_unresolved: u64,
+    /// Group members' JoinGroup answers, acknowledged commits (per partition) and records
+    /// delivered.
+    pub group_joins: u64,
+    pub group_commits: u64,
+    pub group_delivered: u64,
+    /// The highest generation a member joined.
+    pub group_generation: i64,
+    /// Rebalance samples (ns), see `rebalance.rs`.
+    pub rebalances: Vec<u64>,
+    pub rebalances_unresolved: u64,
+    /// Static members that started again, and how many of them rejoined the generation their
+    /// previous incarnation was in (no rebalance).
+    pub static_rejoins: u64,
+    pub static_rejoins_same_generation: u64,
 }
 
 impl KafkaStats {
     /// (p50, max) failover in milliseconds.
     pub fn failover_ms(&self) -> Option<(f64, f64)> {
         super::failover::summarize(&self.failovers)
+    }
+
+    /// (p50, max) rebalance time in milliseconds.
+    pub fn rebalance_ms(&self) -> Option<(f64, f64)> {
+        super::failover::summarize(&self.rebalances)
     }
 }
 
@@ -230,6 +354,7 @@ pub struct KafkaSim {
     net: Network,
     disk_rng: DetRng,
     workload_rng: DetRng,
+    group_rng: DetRng,
     fault_rng: DetRng,
     start_rng: DetRng,
     clients: Vec<Client>,
@@ -250,6 +375,15 @@ pub struct KafkaSim {
     notes: Vec<Note>,
     outs: Vec<ClientOut>,
     arrivals: Vec<u64>,
+    /// Client ids of the group's member slots.
+    members: Vec<u32>,
+    /// Member client -> the client that holds its coordinator connections.
+    group_channels: BTreeMap<u32, u32>,
+    observer: Option<u32>,
+    rebalance: Rebalance,
+    /// Per node, the group's (state, generation) it last reported (for the triggers).
+    group_seen: Vec<Option<(&'static str, i32)>>,
+    triggers_fired: Vec<bool>,
 }
 
 impl KafkaSim {
@@ -294,6 +428,7 @@ impl KafkaSim {
             net: Network::new(n, cfg.network.clone(), stream(cfg.seed, Stream::Network)),
             disk_rng: stream(cfg.seed, Stream::Disk),
             workload_rng: stream(cfg.seed, Stream::Workload),
+            group_rng: stream(cfg.seed, Stream::Group),
             fault_rng: stream(cfg.seed, Stream::Faults),
             start_rng: stream(cfg.seed, Stream::Raft),
             clients: Vec::new(),
@@ -313,6 +448,12 @@ impl KafkaSim {
             notes: Vec::new(),
             outs: Vec::new(),
             arrivals: Vec::new(),
+            members: Vec::new(),
+            group_channels: BTreeMap::new(),
+            observer: None,
+            rebalance: Rebalance::default(),
+            group_seen: vec![None; n],
+            triggers_fired: vec![false; cfg.group.as_ref().map_or(0, |g| g.triggers.len())],
             cfg,
         })
     }
@@ -386,6 +527,9 @@ impl KafkaSim {
             .sum();
         st.failovers = self.failover.samples.clone();
         st.failovers_unresolved = self.failover.unresolved() as u64;
+        st.rebalances = self.rebalance.samples.clone();
+        st.rebalances_unresolved = u64::from(self.rebalance.is_open());
+        group_stats(st, &self.history);
         KafkaReport {
             verdict: self.verdict.clone().unwrap_or(Verdict::Pass),
             stats: self.stats.clone(),
@@ -458,6 +602,25 @@ impl KafkaSim {
                 start,
             );
         }
+        if let Some(g) = self.cfg.group.clone() {
+            for slot in 0..g.members {
+                let id = self.clients.len() as u32;
+                self.members.push(id);
+                let member = GroupMember::new(id, slot, &g, w.partitions);
+                self.add_client(Kind::Member(Box::new(member)), 0);
+                let channel = self.clients.len() as u32;
+                self.clients.push(Client {
+                    kind: Kind::GroupChannel { owner: id },
+                    wake_at: None,
+                    paused: false,
+                    deferred: Vec::new(),
+                });
+                self.group_channels.insert(id, channel);
+            }
+            for (index, a) in g.actions.iter().enumerate() {
+                self.queue.push(a.at_ms * MS, Ev::MemberAction { index });
+            }
+        }
     }
 
     fn add_client(&mut self, kind: Kind, at: u64) {
@@ -465,6 +628,8 @@ impl KafkaSim {
         self.clients.push(Client {
             kind,
             wake_at: Some(at),
+            paused: false,
+            deferred: Vec::new(),
         });
         self.queue.push(at, Ev::ClientWake { client: id });
     }
@@ -490,11 +655,11 @@ impl KafkaSim {
             } => self.on_response(client, conn, frame),
             Ev::Refused { client, node, corr } => {
                 self.stats.other_events += 1;
-                self.client_input(client, |k, cx| match k {
-                    Kind::Admin(a) => a.on_refused(node, corr, cx),
-                    Kind::Producer(p) => p.on_refused(node, corr, cx),
-                    Kind::Consumer(c) => c.on_refused(node, corr, cx),
-                });
+                let (owner, channel) = self.owner_of(client);
+                let ev = Ev::Refused { client, node, corr };
+                if self.defer_if_paused(owner, ev).is_some() {
+                    self.client_input(owner, |k, cx| k.on_refused(channel, node, corr, cx));
+                }
             }
             Ev::ClientWake { client } => self.on_client_wake(client),
             Ev::Timer { node } => self.on_timer(node),
@@ -518,6 +683,45 @@ impl KafkaSim {
             }
             Ev::Liveness => self.on_liveness_start(),
             Ev::Check => self.on_check(),
+            Ev::MemberAction { index } => self.on_member_action(index),
+            Ev::MemberStart { client } => {
+                self.stats.other_events += 1;
+                self.client_input(client, |k, cx| {
+                    if let Kind::Member(m) = k {
+                        m.start(cx);
+                    }
+                });
+            }
+            Ev::MemberResume { client } => self.resume_client(client),
+            Ev::ClientReset { client, node } => {
+                self.stats.other_events += 1;
+                let (owner, channel) = self.owner_of(client);
+                let ev = Ev::ClientReset { client, node };
+                if self.defer_if_paused(owner, ev).is_some() {
+                    self.client_input(owner, |k, cx| k.on_reset(channel, node, cx));
+                }
+            }
+            Ev::GroupTrigger { index } => {
+                self.stats.other_events += 1;
+                if self.phase == Phase::Safety {
+                    let t = &self.cfg.group.as_ref().expect("a group").triggers[index];
+                    let (action, then) = (t.action.clone(), t.then.clone());
+                    if let Some((ms, _)) = then {
+                        self.queue
+                            .push(self.now + ms * MS, Ev::GroupTriggerThen { index });
+                    }
+                    self.apply_fault(action);
+                }
+            }
+            Ev::GroupTriggerThen { index } => {
+                self.stats.other_events += 1;
+                if self.phase == Phase::Safety {
+                    let t = &self.cfg.group.as_ref().expect("a group").triggers[index];
+                    if let Some((_, action)) = t.then.clone() {
+                        self.apply_fault(action);
+                    }
+                }
+            }
         }
     }
 
@@ -539,6 +743,10 @@ impl KafkaSim {
         c.log.retention_ms = None;
         if let Some(KafkaBug::Broker(b)) = self.cfg.bug {
             c.bug = Some(b);
+        }
+        if let Some(g) = &self.cfg.group {
+            c.offsets_topic_partitions = g.offsets_partitions;
+            c.group_initial_rebalance_delay = Duration::from_millis(g.initial_rebalance_delay_ms);
         }
         c
     }
@@ -857,6 +1065,7 @@ impl KafkaSim {
             .handle_input(input);
         self.drain(i);
         self.check_leaders(i);
+        self.watch_group(i);
         self.reschedule_timer(i);
     }
 
@@ -1043,6 +1252,15 @@ impl KafkaSim {
 
     fn on_response(&mut self, client: u32, conn: ConnId, frame: Vec<u8>) {
         self.stats.other_events += 1;
+        let (owner, channel) = self.owner_of(client);
+        let ev = Ev::Response {
+            client,
+            conn,
+            frame,
+        };
+        let Some(Ev::Response { frame, .. }) = self.defer_if_paused(owner, ev) else {
+            return;
+        };
         let Some(&(_, n)) = self.conn_route.get(&conn) else {
             return;
         };
@@ -1065,11 +1283,7 @@ impl KafkaSim {
             },
         );
         let node = n + 1;
-        self.client_input(client, |k, cx| match k {
-            Kind::Admin(a) => a.on_response(node, &frame, cx),
-            Kind::Producer(p) => p.on_response(node, &frame, cx),
-            Kind::Consumer(c) => c.on_response(node, &frame, cx),
-        });
+        self.client_input(owner, |k, cx| k.on_response(channel, node, &frame, cx));
     }
 
     /// The connection between client `c` and node index `n` dies: the broker is told (if it
@@ -1091,11 +1305,28 @@ impl KafkaSim {
         );
         self.disconnect_broker(n, k);
         let node = n + 1;
-        self.client_input(c, |kind, cx| match kind {
-            Kind::Admin(a) => a.on_reset(node, cx),
-            Kind::Producer(p) => p.on_reset(node, cx),
-            Kind::Consumer(x) => x.on_reset(node, cx),
-        });
+        let (owner, channel) = self.owner_of(c);
+        let ev = Ev::ClientReset { client: c, node };
+        if self.defer_if_paused(owner, ev).is_some() {
+            self.client_input(owner, |kind, cx| kind.on_reset(channel, node, cx));
+        }
+    }
+
+    /// The client whose inputs events for client `c` are, and on which channel: a member's
+    /// coordinator connections belong to a client of their own (`Kind::GroupChannel`).
+    fn owner_of(&self, c: u32) -> (u32, Channel) {
+        match self.clients[c as usize].kind {
+            Kind::GroupChannel { owner } => (owner, Channel::Group),
+            _ => (c, Channel::Data),
+        }
+    }
+
+    /// The client that holds client `c`'s connections of `channel`.
+    fn channel_client(&self, c: u32, channel: Channel) -> u32 {
+        match channel {
+            Channel::Data => c,
+            Channel::Group => self.group_channels.get(&c).copied().unwrap_or(c),
+        }
     }
 
     fn disconnect_broker(&mut self, n: u32, k: Conn) {
@@ -1120,8 +1351,17 @@ impl KafkaSim {
         let outs = std::mem::take(&mut self.outs);
         for out in outs {
             match out {
-                ClientOut::Send { node, corr, frame } => self.client_send(c, node, corr, frame),
-                ClientOut::Close { node } => {
+                ClientOut::Send {
+                    node,
+                    corr,
+                    frame,
+                    channel,
+                } => {
+                    let via = self.channel_client(c, channel);
+                    self.client_send(via, node, corr, frame);
+                }
+                ClientOut::Close { node, channel } => {
+                    let c = self.channel_client(c, channel);
                     if let Some(k) = self.conns.remove(&(c, node - 1)) {
                         self.trace.record(
                             self.now,
@@ -1214,21 +1454,29 @@ impl KafkaSim {
             return;
         }
         self.clients[c as usize].wake_at = None;
-        self.client_input(c, |k, cx| match k {
-            Kind::Admin(a) => a.on_wake(cx),
-            Kind::Producer(p) => p.on_wake(cx),
-            Kind::Consumer(x) => x.on_wake(cx),
-        });
+        if self.clients[c as usize].paused {
+            return; // it wakes when it resumes
+        }
+        self.client_input(c, |k, cx| k.on_wake(cx));
     }
 
     /// Hands one input to a client, then carries out its outputs, runs the checkers on what
     /// it recorded, and reschedules its wake-up.
     fn client_input(&mut self, c: u32, f: impl FnOnce(&mut Kind, &mut Cx<'_>)) {
+        let revokes = |k: &Kind| match k {
+            Kind::Member(m) => m.revokes,
+            _ => 0,
+        };
+        let revokes_before = revokes(&self.clients[c as usize].kind);
         let mut notes = std::mem::take(&mut self.notes);
         {
+            let rng = match self.clients[c as usize].kind {
+                Kind::Member(_) | Kind::Observer(_) => &mut self.group_rng,
+                _ => &mut self.workload_rng,
+            };
             let mut cx = Cx {
                 now: self.now,
-                rng: &mut self.workload_rng,
+                rng,
                 history: &mut self.history,
                 out: &mut self.outs,
                 notes: &mut notes,
@@ -1238,16 +1486,16 @@ impl KafkaSim {
             };
             f(&mut self.clients[c as usize].kind, &mut cx);
         }
+        let revoking = revokes(&self.clients[c as usize].kind) > revokes_before;
         self.client_outputs(c);
+        if revoking {
+            self.group_step(RebalanceStep::Revoking, 0);
+        }
         for note in notes.drain(..) {
             self.on_note(c, note);
         }
         self.notes = notes;
-        let next = match &self.clients[c as usize].kind {
-            Kind::Admin(a) => a.next_wake(self.now),
-            Kind::Producer(p) => p.next_wake(self.now),
-            Kind::Consumer(x) => x.next_wake(self.now),
-        };
+        let next = self.clients[c as usize].kind.next_wake(self.now);
         let client = &mut self.clients[c as usize];
         match next {
             Some(at) => {
@@ -1309,6 +1557,16 @@ impl KafkaSim {
                     if let Err(e) = c.on_consumer_op(&self.history, i) {
                         violation.get_or_insert((c.kind(), e));
                     }
+                }
+            }
+            Note::GroupOp(i) => {
+                for c in &mut self.checkers {
+                    if let Err(e) = c.on_group_op(&self.history, i) {
+                        violation.get_or_insert((c.kind(), e));
+                    }
+                }
+                if matches!(self.history.group_ops[i], GroupOp::Assigned { .. }) {
+                    self.check_settled();
                 }
             }
         }
@@ -1409,6 +1667,7 @@ impl KafkaSim {
                     .collect();
                 pick(&mut self.fault_rng, &down)
             }
+            Target::Coordinator => self.coordinator(),
         }
     }
 
@@ -1441,6 +1700,263 @@ impl KafkaSim {
         crate::faults::apply(self, action);
     }
 
+    // ----- the consumer group -----
+
+    /// Holds `ev` if client `c` is paused (it handles it when it resumes); else hands it back.
+    fn defer_if_paused(&mut self, c: u32, ev: Ev) -> Option<Ev> {
+        let client = &mut self.clients[c as usize];
+        if client.paused {
+            client.deferred.push(ev);
+            return None;
+        }
+        Some(ev)
+    }
+
+    fn resume_client(&mut self, c: u32) {
+        let client = &mut self.clients[c as usize];
+        if !client.paused {
+            return;
+        }
+        client.paused = false;
+        let deferred = std::mem::take(&mut client.deferred);
+        client.wake_at = Some(self.now);
+        self.trace.record(
+            self.now,
+            Record::Client {
+                client: c,
+                node: 0,
+                what: "member resumes (held inputs)",
+                a: deferred.len() as i64,
+                b: 0,
+            },
+        );
+        for ev in deferred {
+            self.queue.push(self.now, ev);
+        }
+        self.queue.push(self.now, Ev::ClientWake { client: c });
+    }
+
+    /// The member's process dies: its connections close (the brokers see them go).
+    fn crash_member(&mut self, c: u32) {
+        let client = &mut self.clients[c as usize];
+        client.paused = false;
+        client.deferred.clear();
+        self.client_input(c, |k, cx| {
+            if let Kind::Member(m) = k {
+                m.crash(cx);
+            }
+        });
+        let alias = self.channel_client(c, Channel::Group);
+        let conns: Vec<(u32, u32)> = self
+            .conns
+            .keys()
+            .filter(|k| k.0 == c || k.0 == alias)
+            .copied()
+            .collect();
+        for key in conns {
+            if let Some(k) = self.conns.remove(&key) {
+                self.disconnect_broker(key.1, k);
+            }
+        }
+    }
+
+    fn on_member_action(&mut self, index: usize) {
+        self.stats.other_events += 1;
+        if self.phase != Phase::Safety {
+            return;
+        }
+        let a = self.cfg.group.as_ref().expect("a group").actions[index];
+        let c = self.members[a.member as usize];
+        let running = matches!(&self.clients[c as usize].kind, Kind::Member(m) if m.is_running());
+        let awake = running && !self.clients[c as usize].paused;
+        let what = match a.action {
+            MemberAction::Join => "member action: join",
+            MemberAction::Leave => "member action: leave",
+            MemberAction::Crash => "member action: crash",
+            MemberAction::Pause { .. } => "member action: pause",
+            MemberAction::Restart { .. } => "member action: restart",
+            MemberAction::Reset => "member action: reset",
+        };
+        self.trace.record(
+            self.now,
+            Record::Client {
+                client: c,
+                node: 0,
+                what,
+                a: index as i64,
+                b: i64::from(running),
+            },
+        );
+        match a.action {
+            MemberAction::Join => self.client_input(c, |k, cx| {
+                if let Kind::Member(m) = k {
+                    m.start(cx);
+                }
+            }),
+            MemberAction::Leave if awake => {
+                self.rebalance.on_death(self.now);
+                self.client_input(c, |k, cx| {
+                    if let Kind::Member(m) = k {
+                        m.leave(cx);
+                    }
+                });
+            }
+            MemberAction::Crash if running => {
+                self.rebalance.on_death(self.now);
+                self.crash_member(c);
+            }
+            MemberAction::Pause { ms } if awake => {
+                self.rebalance.on_death(self.now);
+                self.clients[c as usize].paused = true;
+                self.queue
+                    .push(self.now + ms * MS, Ev::MemberResume { client: c });
+            }
+            MemberAction::Restart { down_ms } if running => {
+                self.rebalance.on_death(self.now);
+                self.crash_member(c);
+                self.queue
+                    .push(self.now + down_ms * MS, Ev::MemberStart { client: c });
+            }
+            MemberAction::Reset if awake => self.client_input(c, |k, cx| {
+                if let Kind::Member(m) = k {
+                    m.reset_positions(cx);
+                }
+            }),
+            _ => {}
+        }
+    }
+
+    /// After broker `i` handled an input: if the group entered a rebalance step there, the
+    /// first trigger waiting for that step is scheduled.
+    fn watch_group(&mut self, i: usize) {
+        let Some(g) = self.cfg.group.as_ref() else {
+            return;
+        };
+        if self.phase != Phase::Safety || self.triggers_fired.iter().all(|f| *f) {
+            return;
+        }
+        let Some(b) = self.nodes[i].broker.as_ref() else {
+            return;
+        };
+        let seen = b
+            .group_summaries()
+            .into_iter()
+            .find(|x| x.group == g.group)
+            .map(|x| (x.state, x.generation));
+        if seen == self.group_seen[i] {
+            return;
+        }
+        self.group_seen[i] = seen;
+        let step = match seen {
+            Some(("PreparingRebalance", _)) => RebalanceStep::Preparing,
+            Some(("CompletingRebalance", _)) => RebalanceStep::Completing,
+            _ => return,
+        };
+        self.group_step(step, i as u32 + 1);
+    }
+
+    /// The group reached `step` (at node `node`, 0 for a member's step): the first trigger
+    /// waiting for it is scheduled.
+    fn group_step(&mut self, step: RebalanceStep, node: u32) {
+        let Some(g) = self.cfg.group.as_ref() else {
+            return;
+        };
+        if self.phase != Phase::Safety {
+            return;
+        }
+        let now = self.now;
+        let due =
+            g.triggers.iter().enumerate().find(|(k, t)| {
+                !self.triggers_fired[*k] && t.step == step && t.after_ms * MS <= now
+            });
+        if let Some((k, t)) = due {
+            let at = now + t.delay_us * 1_000;
+            self.triggers_fired[k] = true;
+            self.trace.record(
+                now,
+                Record::Broker {
+                    node,
+                    what: "group trigger armed (index)",
+                    partition: u32::MAX,
+                    a: k as i64,
+                },
+            );
+            self.queue.push(at, Ev::GroupTrigger { index: k });
+        }
+    }
+
+    /// The running, unpaused broker that serves the group's offsets partition (the highest
+    /// leader epoch among those that believe they do).
+    fn coordinator(&self) -> Option<usize> {
+        let g = self.cfg.group.as_ref()?;
+        let index = partition_for(&g.group, g.offsets_partitions);
+        (0..self.nodes.len())
+            .filter(|&i| !self.nodes[i].paused)
+            .filter_map(|i| {
+                let b = self.nodes[i].broker.as_ref()?;
+                let p = b
+                    .partitions()
+                    .find(|p| p.topic == OFFSETS_TOPIC && p.index == index && p.is_serving())?;
+                Some((i, p.leader_epoch()))
+            })
+            .max_by_key(|&(_, e)| e)
+            .map(|(i, _)| i)
+    }
+
+    /// The group now, as its coordinator and its live members see it.
+    fn group_view(&self) -> Option<GroupView> {
+        let g = self.cfg.group.as_ref()?;
+        let coordinator = self.coordinator().and_then(|i| {
+            let b = self.nodes[i].broker.as_ref()?;
+            let s = b
+                .group_summaries()
+                .into_iter()
+                .find(|x| x.group == g.group)?;
+            Some(CoordinatorView {
+                node: i as u32 + 1,
+                state: s.state.to_string(),
+                generation: s.generation,
+                members: s.members,
+            })
+        });
+        let live = self
+            .members
+            .iter()
+            .filter_map(|&c| {
+                let client = &self.clients[c as usize];
+                let Kind::Member(m) = &client.kind else {
+                    return None;
+                };
+                (m.is_running() && !client.paused).then(|| LiveMember {
+                    member: c,
+                    member_id: m.member_id.clone(),
+                    generation: m.generation,
+                    partitions: m.partitions(),
+                })
+            })
+            .collect();
+        let committed = self
+            .observer
+            .and_then(|o| match &self.clients[o as usize].kind {
+                Kind::Observer(x) => x.result.clone(),
+                _ => None,
+            });
+        Some(GroupView {
+            group: g.group.clone(),
+            partitions: self.cfg.workload.partitions,
+            coordinator,
+            live,
+            committed,
+        })
+    }
+
+    /// Closes the open rebalance sample if the group is settled now.
+    fn check_settled(&mut self) {
+        if self.rebalance.is_open() && self.group_view().is_some_and(|g| g.unsettled().is_none()) {
+            self.rebalance.on_settled(self.now);
+        }
+    }
+
     // ----- liveness -----
 
     fn on_liveness_start(&mut self) {
@@ -1461,6 +1977,9 @@ impl KafkaSim {
             self.resume(i);
             self.restart(i);
         }
+        for c in self.members.clone() {
+            self.resume_client(c);
+        }
         self.liveness_marks = self
             .clients
             .iter()
@@ -1476,6 +1995,9 @@ impl KafkaSim {
         let Some(started) = self.phase.started() else {
             return;
         };
+        self.check_settled();
+        // The last check before the liveness bound (the run's deadline follows it closely).
+        let last_check = self.now + CHECK_EVERY > started + self.cfg.liveness_ms * MS;
         match self.phase {
             Phase::Producing { .. } => {
                 let need = self.cfg.workload.liveness_acks;
@@ -1484,7 +2006,10 @@ impl KafkaSim {
                         progress(p, &self.history) >= self.liveness_marks[c] + need
                     }
                     Kind::Admin(a) => a.done,
-                    Kind::Consumer(_) => true,
+                    Kind::Consumer(_)
+                    | Kind::Member(_)
+                    | Kind::Observer(_)
+                    | Kind::GroupChannel { .. } => true,
                 });
                 if enough {
                     self.trace.record(
@@ -1527,16 +2052,60 @@ impl KafkaSim {
                     matches!(&self.clients[r as usize].kind, Kind::Consumer(c) if c.caught_up())
                 });
                 if read && self.converged() {
-                    self.trace
-                        .record(self.now, Record::Phase { name: "converged" });
-                    self.phase = Phase::Done;
-                    for c in &mut self.clients {
-                        if let Kind::Consumer(x) = &mut c.kind {
-                            x.stopped = true;
+                    self.check_settled();
+                    match self.group_view().map(|g| g.unsettled()) {
+                        None => {
+                            self.trace
+                                .record(self.now, Record::Phase { name: "converged" });
+                            self.done();
+                            return;
+                        }
+                        Some(None) => self.start_settling(started),
+                        Some(Some(_)) => {
+                            if last_check {
+                                // The cluster converged but the group did not: the group
+                                // checkers judge it from the final state.
+                                self.trace.record(
+                                    self.now,
+                                    Record::Phase {
+                                        name: "converged, the group did not settle",
+                                    },
+                                );
+                                self.done();
+                                return;
+                            }
                         }
                     }
-                    self.finish();
+                }
+            }
+            Phase::Settling { .. } => {
+                let observed = self.observer.is_some_and(|o| {
+                    matches!(&self.clients[o as usize].kind, Kind::Observer(x) if x.result.is_some())
+                });
+                if observed || last_check {
+                    self.trace.record(
+                        self.now,
+                        Record::Phase {
+                            name: if observed {
+                                "converged, the group's offsets read"
+                            } else {
+                                "converged, the group's offsets not read in time"
+                            },
+                        },
+                    );
+                    self.done();
                     return;
+                }
+                let flushed = self.members.iter().all(|&c| {
+                    self.clients[c as usize].paused
+                        || matches!(&self.clients[c as usize].kind, Kind::Member(m) if m.flushed())
+                });
+                if flushed && self.observer.is_none() {
+                    let id = self.clients.len() as u32;
+                    let g = self.cfg.group.as_ref().expect("a group");
+                    let o = OffsetObserver::new(id, &g.group, self.cfg.workload.partitions);
+                    self.add_client(Kind::Observer(o), self.now);
+                    self.observer = Some(id);
                 }
             }
             Phase::Safety | Phase::Done => return,
@@ -1555,6 +2124,35 @@ impl KafkaSim {
             return;
         }
         self.queue.push(self.now + CHECK_EVERY, Ev::Check);
+    }
+
+    /// The run is over: consumers stop, and the final state is judged.
+    fn done(&mut self) {
+        self.phase = Phase::Done;
+        for c in &mut self.clients {
+            if let Kind::Consumer(x) = &mut c.kind {
+                x.stopped = true;
+            }
+        }
+        self.finish();
+    }
+
+    /// The group settled after the liveness phase: members commit their positions.
+    fn start_settling(&mut self, started: u64) {
+        self.trace.record(
+            self.now,
+            Record::Phase {
+                name: "liveness: the group settled, members commit",
+            },
+        );
+        self.phase = Phase::Settling { started };
+        for c in self.members.clone() {
+            self.client_input(c, |k, cx| {
+                if let Kind::Member(m) = k {
+                    m.request_flush(cx);
+                }
+            });
+        }
     }
 
     /// Every partition has exactly one serving leader, and every replica runs, follows it in
@@ -1673,9 +2271,22 @@ impl KafkaSim {
                         x.partitions().map(|(p, o)| format!("p{p}@{o}")).collect();
                     Some(format!("final reader at {}", at.join(" ")))
                 }
+                Kind::Member(m) if m.is_running() => Some(format!(
+                    "member {c}{}: {}",
+                    if k.paused { " (paused)" } else { "" },
+                    m.describe()
+                )),
                 _ => None,
             })
             .collect();
+        let pending = match self.group_view().and_then(|g| g.unsettled()) {
+            Some(why) => {
+                let mut p = pending;
+                p.push(format!("group: {why}"));
+                p
+            }
+            None => pending,
+        };
         format!(
             "phase {:?}; {}; {}",
             self.phase,
@@ -1695,6 +2306,8 @@ impl KafkaSim {
             }
         };
         self.stats.final_records = fin.partitions.iter().map(|p| p.values.len() as u64).sum();
+        let mut fin = fin;
+        fin.group = self.group_view();
         for c in &mut self.checkers {
             if let Err(e) = c.finish(&self.history, &fin) {
                 let kind = c.kind();
@@ -1717,6 +2330,19 @@ impl KafkaSim {
                 self.cfg.min_polled
             )));
             return;
+        }
+        if self.cfg.group.is_some() {
+            let ops = &self.history.group_ops;
+            let assigned = ops.iter().any(
+                |o| matches!(o, GroupOp::Assigned { partitions, .. } if !partitions.is_empty()),
+            );
+            let committed = ops.iter().any(|o| matches!(o, GroupOp::Committed { .. }));
+            if !assigned || !committed {
+                self.verdict = Some(Verdict::Gate(format!(
+                    "the group exercised too little: a member assigned partitions: {assigned}, a commit acknowledged: {committed}"
+                )));
+                return;
+            }
         }
         self.verdict = Some(Verdict::Pass);
     }
@@ -1873,6 +2499,54 @@ fn progress(p: &Producer, h: &History) -> u64 {
         h.sends.iter().filter(|s| s.producer == p.id).count() as u64
     } else {
         p.acked
+    }
+}
+
+/// The group's counters, from the history.
+fn group_stats(st: &mut KafkaStats, h: &History) {
+    st.group_joins = 0;
+    st.group_commits = 0;
+    st.group_delivered = 0;
+    st.group_generation = -1;
+    st.static_rejoins = 0;
+    st.static_rejoins_same_generation = 0;
+    // member -> (generation of its incarnation's last join, awaiting a new incarnation's
+    // first join).
+    let mut statics: BTreeMap<u32, (Option<i32>, bool)> = BTreeMap::new();
+    for op in &h.group_ops {
+        match op {
+            GroupOp::Started {
+                member,
+                instance: Some(_),
+                ..
+            } => {
+                let s = statics.entry(*member).or_insert((None, false));
+                s.1 = s.0.is_some();
+            }
+            GroupOp::Joined {
+                member,
+                instance,
+                generation,
+                ..
+            } => {
+                st.group_joins += 1;
+                st.group_generation = st.group_generation.max(i64::from(*generation));
+                if instance.is_some() {
+                    let s = statics.entry(*member).or_insert((None, false));
+                    if s.1 {
+                        st.static_rejoins += 1;
+                        if s.0 == Some(*generation) {
+                            st.static_rejoins_same_generation += 1;
+                        }
+                        s.1 = false;
+                    }
+                    s.0 = Some(*generation);
+                }
+            }
+            GroupOp::Committed { .. } => st.group_commits += 1,
+            GroupOp::Delivered { offsets, .. } => st.group_delivered += offsets.len() as u64,
+            _ => {}
+        }
     }
 }
 

@@ -648,10 +648,17 @@ impl Broker {
             let before = g.pending.len();
             g.pending.retain(|_, deadline| *deadline > now);
             let pending_expired = g.pending.len() != before;
+            if no_expiry {
+                // The planted bug renews a lapsed session rather than ending it (leaving the
+                // deadline in the past would spin the timer).
+                for m in g.members.values_mut().filter(|m| m.expired(now)) {
+                    m.expires = now + m.session_timeout;
+                }
+            }
             let expired: Vec<String> = g
                 .members
                 .values()
-                .filter(|m| !no_expiry && m.expired(now))
+                .filter(|m| m.expired(now))
                 .map(|m| m.id.clone())
                 .collect();
             for id in &expired {
@@ -821,7 +828,9 @@ impl Broker {
                 },
             ));
         }
-        if self.cfg.has_bug(BrokerBug::GroupJoinNotWritten) {
+        if self.cfg.has_bug(BrokerBug::GroupJoinNotWritten)
+            || self.cfg.has_bug(BrokerBug::GroupRebalanceNotWritten)
+        {
             self.write_committed(AfterWrite::Join(answers));
             return;
         }
@@ -1240,7 +1249,9 @@ impl Broker {
                     );
                 }
                 if let Some((partition, record, then)) = write {
-                    if let Err(then) = self.group_append(partition, &[record], false, then) {
+                    if self.cfg.has_bug(BrokerBug::GroupRebalanceNotWritten) {
+                        self.write_committed(then);
+                    } else if let Err(then) = self.group_append(partition, &[record], false, then) {
                         self.write_failed(then, codes::COORDINATOR_NOT_AVAILABLE);
                     }
                 }

@@ -1,8 +1,10 @@
 //! The Kafka-level checkers: the anomaly classes Jepsen checks on Kafka, plus the high
-//! watermark as consumers see it and one leader per partition epoch. One file per property.
+//! watermark as consumers see it, one leader per partition epoch, and the consumer-group
+//! properties (`group_*`: exclusive ownership, generations, committed offsets, stability after
+//! the liveness phase, at-least-once delivery). One file per property.
 //!
-//! Each checker is fed incrementally while the run goes (a send completed, a consumer op was
-//! recorded), so a violation stops the run close to its cause with a useful trace tail, and
+//! Each checker is fed incrementally while the run goes (a send completed, a consumer op or a
+//! group op was recorded), so a violation stops the run close to its cause with a useful trace tail, and
 //! once more at the end with the final state (the serving leaders' logs through their high
 //! watermarks). [`check`] replays a whole history through one checker: a checker is a function
 //! of the history and the final state.
@@ -12,6 +14,11 @@
 
 mod aborted_read;
 mod duplicate;
+mod group_at_least_once;
+mod group_commit_monotonic;
+mod group_exclusive_ownership;
+mod group_generation_monotonic;
+mod group_stable_after_liveness;
 mod hw_monotonic;
 mod inconsistent_offsets;
 mod leader_per_epoch;
@@ -23,6 +30,11 @@ mod unseen;
 
 pub use aborted_read::AbortedRead;
 pub use duplicate::Duplicate;
+pub use group_at_least_once::GroupAtLeastOnce;
+pub use group_commit_monotonic::GroupCommitMonotonic;
+pub use group_exclusive_ownership::GroupExclusiveOwnership;
+pub use group_generation_monotonic::GroupGenerationMonotonic;
+pub use group_stable_after_liveness::GroupStableAfterLiveness;
 pub use hw_monotonic::HighWatermarkMonotonic;
 pub use inconsistent_offsets::InconsistentOffsets;
 pub use leader_per_epoch::{LeaderPerEpoch, METADATA_GROUP};
@@ -36,7 +48,7 @@ use super::history::{FinalState, History};
 use crate::checkers::CheckerKind;
 
 /// Every Kafka-level checker, in the order they are reported.
-pub const KAFKA_CHECKERS: [CheckerKind; 10] = [
+pub const KAFKA_CHECKERS: [CheckerKind; 15] = [
     CheckerKind::LeaderPerEpoch,
     CheckerKind::LostWrite,
     CheckerKind::Unseen,
@@ -47,6 +59,11 @@ pub const KAFKA_CHECKERS: [CheckerKind; 10] = [
     CheckerKind::NonmonotonicPoll,
     CheckerKind::PollSkip,
     CheckerKind::HighWatermarkMonotonic,
+    CheckerKind::GroupExclusiveOwnership,
+    CheckerKind::GroupGenerationMonotonic,
+    CheckerKind::GroupCommitMonotonic,
+    CheckerKind::GroupStableAfterLiveness,
+    CheckerKind::GroupAtLeastOnce,
 ];
 
 /// A history checker. Every method returns the violation it found, if any.
@@ -58,6 +75,10 @@ pub trait HistoryChecker: std::fmt::Debug {
     }
     /// `h.consumer_ops[i]` was recorded.
     fn on_consumer_op(&mut self, _h: &History, _i: usize) -> Result<(), String> {
+        Ok(())
+    }
+    /// `h.group_ops[i]` was recorded.
+    fn on_group_op(&mut self, _h: &History, _i: usize) -> Result<(), String> {
         Ok(())
     }
     /// The end of the run: the history is complete and `f` is the final state.
@@ -78,12 +99,17 @@ pub fn new_checker(kind: CheckerKind) -> Option<Box<dyn HistoryChecker>> {
         CheckerKind::NonmonotonicPoll => Box::<NonmonotonicPoll>::default(),
         CheckerKind::PollSkip => Box::<PollSkip>::default(),
         CheckerKind::HighWatermarkMonotonic => Box::<HighWatermarkMonotonic>::default(),
+        CheckerKind::GroupExclusiveOwnership => Box::<GroupExclusiveOwnership>::default(),
+        CheckerKind::GroupGenerationMonotonic => Box::<GroupGenerationMonotonic>::default(),
+        CheckerKind::GroupCommitMonotonic => Box::<GroupCommitMonotonic>::default(),
+        CheckerKind::GroupStableAfterLiveness => Box::new(GroupStableAfterLiveness),
+        CheckerKind::GroupAtLeastOnce => Box::new(GroupAtLeastOnce),
         _ => return None,
     })
 }
 
-/// Runs one checker over a whole history (sends in completion order, then consumer ops in
-/// the order they were recorded) and, if given, the final state.
+/// Runs one checker over a whole history (sends in completion order, then consumer ops and
+/// group ops in the order they were recorded) and, if given, the final state.
 pub fn check(kind: CheckerKind, h: &History, f: Option<&FinalState>) -> Result<(), String> {
     let Some(mut c) = new_checker(kind) else {
         return Ok(());
@@ -97,6 +123,9 @@ pub fn check(kind: CheckerKind, h: &History, f: Option<&FinalState>) -> Result<(
     }
     for i in 0..h.consumer_ops.len() {
         c.on_consumer_op(h, i)?;
+    }
+    for i in 0..h.group_ops.len() {
+        c.on_group_op(h, i)?;
     }
     match f {
         Some(f) => c.finish(h, f),
@@ -174,6 +203,7 @@ mod tests {
                 log_start: 0,
                 values: values.iter().map(|&v| Some(v)).collect(),
             }],
+            group: None,
         }
     }
 
@@ -196,6 +226,7 @@ mod tests {
                 poll(9, 1, 2, &[(0, V + 10), (1, V + 11)], 3),
                 poll(9, 1, 3, &[(2, V + 12)], 7),
             ],
+            group_ops: Vec::new(),
         };
         (h, log(&[V + 10, V + 11, V + 12]))
     }
@@ -261,6 +292,7 @@ mod tests {
         let base = |ops: Vec<ConsumerOp>| History {
             sends: Vec::new(),
             consumer_ops: ops,
+            group_ops: Vec::new(),
         };
         let f = log(&[]);
         let hw = CheckerKind::HighWatermarkMonotonic;
@@ -285,5 +317,225 @@ mod tests {
         assert!(c.on_leader(g, 3, 2).is_err());
         assert_eq!(c.on_leader(([2; 16], 0), 3, 2), Ok(()));
         assert_eq!(c.elected, 3);
+    }
+    // ----- group checkers over hand-written histories -----
+
+    use crate::kafka::history::{CoordinatorView, GroupOp, GroupView, LiveMember};
+
+    fn joined(member: u32, id: &str, generation: i32, leader: &str, all: &[&str]) -> GroupOp {
+        GroupOp::Joined {
+            member,
+            member_id: id.into(),
+            instance: None,
+            generation,
+            leader: leader.into(),
+            members: all.iter().map(|m| (m.to_string(), None)).collect(),
+            at: 0,
+        }
+    }
+
+    fn assigned(id: &str, instance: Option<&str>, generation: i32, ps: &[u32]) -> GroupOp {
+        GroupOp::Assigned {
+            member: 1,
+            member_id: id.into(),
+            instance: instance.map(Into::into),
+            generation,
+            partitions: ps.to_vec(),
+            at: 0,
+        }
+    }
+
+    fn committed(offset: i64, invoked_at: u64, at: u64) -> GroupOp {
+        GroupOp::Committed {
+            member: 1,
+            member_id: "a".into(),
+            generation: 1,
+            partition: 0,
+            offset,
+            reset: false,
+            invoked_at,
+            at,
+        }
+    }
+
+    fn fetched(offset: i64, invoked_at: u64, at: u64) -> GroupOp {
+        GroupOp::Fetched {
+            member: 2,
+            partition: 0,
+            offset,
+            invoked_at,
+            at,
+        }
+    }
+
+    fn ops(group_ops: Vec<GroupOp>) -> History {
+        History {
+            group_ops,
+            ..History::default()
+        }
+    }
+
+    #[test]
+    fn a_partition_owned_twice_in_one_generation_is_caught_but_a_static_restart_is_not() {
+        let c = CheckerKind::GroupExclusiveOwnership;
+        let moved = ops(vec![
+            assigned("a", None, 1, &[0, 1]),
+            assigned("b", None, 2, &[1]),
+        ]);
+        assert_eq!(check(c, &moved, None), Ok(()), "another generation");
+        let twice = ops(vec![
+            assigned("a", None, 1, &[0, 1]),
+            assigned("b", None, 1, &[1]),
+        ]);
+        assert!(check(c, &twice, None).is_err());
+        // A static member's new incarnation takes its old place in the same generation.
+        let restart = ops(vec![
+            assigned("a-1", Some("static-0"), 1, &[0]),
+            assigned("a-2", Some("static-0"), 1, &[0]),
+        ]);
+        assert_eq!(check(c, &restart, None), Ok(()));
+    }
+
+    #[test]
+    fn generations_may_repeat_for_a_member_but_not_go_back_or_change_membership() {
+        let c = CheckerKind::GroupGenerationMonotonic;
+        let fine = ops(vec![
+            joined(1, "a", 1, "a", &["a", "b"]),
+            joined(2, "b", 1, "a", &[]),
+            // A follower rejoining a Stable group is told the same generation again.
+            joined(2, "b", 1, "a", &[]),
+            joined(1, "a", 2, "a", &["a"]),
+        ]);
+        assert_eq!(check(c, &fine, None), Ok(()));
+        let back = ops(vec![
+            joined(2, "b", 2, "a", &[]),
+            joined(2, "b", 1, "a", &[]),
+        ]);
+        assert!(check(c, &back, None).is_err(), "a lower generation");
+        let twice = ops(vec![
+            joined(1, "a", 3, "a", &["a", "b"]),
+            joined(1, "a", 3, "a", &["a", "c"]),
+        ]);
+        assert!(check(c, &twice, None).is_err(), "two memberships");
+        let leaders = ops(vec![
+            joined(1, "a", 3, "a", &["a", "b"]),
+            joined(2, "b", 3, "b", &["a", "b"]),
+        ]);
+        assert!(check(c, &leaders, None).is_err(), "two leaders");
+        let stranger = ops(vec![
+            joined(1, "a", 3, "a", &["a", "b"]),
+            joined(3, "c", 3, "a", &[]),
+        ]);
+        assert!(check(c, &stranger, None).is_err(), "a member not listed");
+    }
+
+    #[test]
+    fn a_committed_offset_may_not_go_back_after_it_was_seen_unless_reset() {
+        let c = CheckerKind::GroupCommitMonotonic;
+        // The fetch overlaps the commit: it may have read before the commit took effect.
+        let overlap = ops(vec![committed(10, 0, 5), fetched(4, 3, 6)]);
+        assert_eq!(check(c, &overlap, None), Ok(()));
+        let back = ops(vec![committed(10, 0, 5), fetched(4, 7, 8)]);
+        assert!(check(c, &back, None).is_err());
+        let lost = ops(vec![committed(10, 0, 5), fetched(-1, 7, 8)]);
+        assert!(
+            check(c, &lost, None).is_err(),
+            "nothing committed after a commit"
+        );
+        let reset = GroupOp::Reset {
+            member: 1,
+            member_id: "a".into(),
+            partition: 0,
+            offset: 2,
+            explicit: true,
+            at: 6,
+        };
+        let mut rewound = ops(vec![committed(10, 0, 5), reset.clone(), committed(2, 7, 8)]);
+        rewound.group_ops.push(fetched(2, 9, 10));
+        assert_eq!(check(c, &rewound, None), Ok(()));
+        // After the reset's commit, the new floor holds.
+        rewound.group_ops.push(fetched(1, 11, 12));
+        assert!(check(c, &rewound, None).is_err());
+    }
+
+    fn view(state: &str, members: &[&str], live: &[(&str, Option<&[u32]>)]) -> FinalState {
+        FinalState {
+            partitions: Vec::new(),
+            group: Some(GroupView {
+                group: "g".into(),
+                partitions: 2,
+                coordinator: Some(CoordinatorView {
+                    node: 1,
+                    state: state.into(),
+                    generation: 4,
+                    members: members.iter().map(|m| m.to_string()).collect(),
+                }),
+                live: live
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (id, ps))| LiveMember {
+                        member: i as u32,
+                        member_id: id.to_string(),
+                        generation: 4,
+                        partitions: ps.map(<[u32]>::to_vec),
+                    })
+                    .collect(),
+                committed: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_group_is_settled_only_stable_with_exactly_its_live_members_covering_every_partition() {
+        let c = CheckerKind::GroupStableAfterLiveness;
+        let h = History::default();
+        let ok = view(
+            "Stable",
+            &["a", "b"],
+            &[("a", Some(&[0])), ("b", Some(&[1]))],
+        );
+        assert_eq!(check(c, &h, Some(&ok)), Ok(()));
+        let dead = view(
+            "Stable",
+            &["a", "b", "x"],
+            &[("a", Some(&[0])), ("b", Some(&[1]))],
+        );
+        assert!(check(c, &h, Some(&dead)).is_err(), "a dead member stays");
+        let rebalancing = view("PreparingRebalance", &["a"], &[("a", Some(&[0, 1]))]);
+        assert!(check(c, &h, Some(&rebalancing)).is_err());
+        let orphan = view(
+            "Stable",
+            &["a", "b"],
+            &[("a", Some(&[0])), ("b", Some(&[]))],
+        );
+        assert!(
+            check(c, &h, Some(&orphan)).is_err(),
+            "partition 1 has no owner"
+        );
+        let unassigned = view("Stable", &["a"], &[("a", None)]);
+        assert!(check(c, &h, Some(&unassigned)).is_err());
+    }
+
+    #[test]
+    fn every_acknowledged_record_below_the_committed_offset_was_delivered() {
+        let c = CheckerKind::GroupAtLeastOnce;
+        let (mut h, mut f) = clean();
+        let delivered = |offsets: &[i64]| GroupOp::Delivered {
+            member: 1,
+            member_id: "a".into(),
+            generation: 1,
+            partition: 0,
+            offsets: offsets.to_vec(),
+            at: 0,
+        };
+        f.group = view("Stable", &[], &[]).group;
+        f.group.as_mut().expect("a group").committed = Some(vec![2]);
+        h.group_ops = vec![delivered(&[0, 1])];
+        assert_eq!(check(c, &h, Some(&f)), Ok(()));
+        // Committed past offset 2, which nobody delivered.
+        f.group.as_mut().expect("a group").committed = Some(vec![3]);
+        assert!(check(c, &h, Some(&f)).is_err());
+        h.group_ops.push(delivered(&[2]));
+        assert_eq!(check(c, &h, Some(&f)), Ok(()));
     }
 }
