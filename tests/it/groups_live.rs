@@ -182,6 +182,8 @@ impl Cluster {
 #[derive(Debug, Clone)]
 struct GroupView {
     state: String,
+    /// The assignor the members agreed on (while Stable).
+    protocol: String,
     coordinator: i64,
     /// (member id, client id, assigned partitions of `TOPIC`).
     members: Vec<(String, String, Vec<i32>)>,
@@ -218,6 +220,7 @@ impl GroupView {
         }
         Ok(GroupView {
             state: j.get("state").str().to_string(),
+            protocol: j.get("protocol").str().to_string(),
             coordinator: j.get("coordinator").get("id").int(),
             members,
             committed,
@@ -330,6 +333,17 @@ fn group_check(cluster: &Cluster, name: &str, mode: &str, args: &[&str]) -> Clie
 
 /// A confluent-kafka member of `group` with client id `name`, stopping when `stop` exists.
 fn member(cluster: &Cluster, name: &str, group: &str, stop: &Path, session_ms: u64) -> ClientProc {
+    member_with(cluster, name, group, stop, session_ms, "range")
+}
+
+fn member_with(
+    cluster: &Cluster,
+    name: &str,
+    group: &str,
+    stop: &Path,
+    session_ms: u64,
+    assignor: &str,
+) -> ClientProc {
     let stop = stop.to_string_lossy().to_string();
     let session = session_ms.to_string();
     group_check(
@@ -345,6 +359,8 @@ fn member(cluster: &Cluster, name: &str, group: &str, stop: &Path, session_ms: u
             &stop,
             "--session-timeout-ms",
             &session,
+            "--assignor",
+            assignor,
         ],
     )
 }
@@ -488,21 +504,34 @@ fn confluent_members_take_over_a_sigkilled_members_partitions_from_its_commits()
         .collect();
     let mut watch = CommitWatch::default();
 
-    // All three members own two partitions each and have committed on every partition.
-    let before = cluster.wait(
-        "three members settled and committing",
-        CONVERGE_WITHIN,
-        || {
-            let v = cluster.describe("billing")?;
-            watch.observe(&v);
-            v.settled(&["c1", "c2", "c3"], 6)?;
-            if v.committed.len() == 6 && v.committed.values().all(|&c| c > 0) {
-                Ok(v)
-            } else {
-                Err(format!("not every partition committed yet: {v:?}"))
-            }
-        },
-    );
+    // All three members own two partitions each and have each committed on their own
+    // partitions since (commits from an earlier generation do not count).
+    let mut baseline = cluster.wait("three members settled", CONVERGE_WITHIN, || {
+        let v = cluster.describe("billing")?;
+        watch.observe(&v);
+        v.settled(&["c1", "c2", "c3"], 6)?;
+        Ok(v)
+    });
+    let before = cluster.wait("every member committing", CONVERGE_WITHIN, || {
+        let v = cluster.describe("billing")?;
+        watch.observe(&v);
+        v.settled(&["c1", "c2", "c3"], 6)?;
+        if ["c1", "c2", "c3"]
+            .iter()
+            .any(|c| v.owned_by(c) != baseline.owned_by(c))
+        {
+            baseline = v.clone();
+            return Err("the group rebalanced again".into());
+        }
+        let moved = (0..6).all(|p| v.committed.get(&p) > baseline.committed.get(&p));
+        if moved {
+            Ok(v)
+        } else {
+            Err(format!(
+                "not every partition committed since {baseline:?}: {v:?}"
+            ))
+        }
+    });
     let victim_partitions = before.owned_by("c1");
     assert_eq!(victim_partitions.len(), 2, "{before:?}");
 
@@ -522,8 +551,11 @@ fn confluent_members_take_over_a_sigkilled_members_partitions_from_its_commits()
          the kill to the group Stable with all 6 partitions on the 2 survivors",
         rebalance.as_secs_f64()
     );
+    // The victim's last sign of life (a heartbeat, at most one interval before the kill, or a
+    // commit) starts its session: no rebalance may complete before it can have expired.
+    let heartbeat = Duration::from_millis(session_ms.min(9000) / 3);
     assert!(
-        rebalance >= Duration::from_millis(session_ms) - Duration::from_millis(500),
+        rebalance >= Duration::from_millis(session_ms) - heartbeat,
         "the group rebalanced before the killed member's session could expire: {rebalance:?}"
     );
 
@@ -633,6 +665,7 @@ fn a_group_keeps_consuming_and_its_commits_survive_a_sigkilled_coordinator() {
     };
     let empty = GroupView {
         state: String::new(),
+        protocol: String::new(),
         coordinator: -1,
         members: Vec::new(),
         committed: BTreeMap::new(),
@@ -790,14 +823,42 @@ fn kafka_python_resumes_from_its_committed_offsets_after_a_restart() {
 
 #[test]
 fn two_groups_on_one_topic_each_receive_every_record() {
+    // Both groups consume while the records are produced.
     let cluster = Cluster::start("grp-two-groups", &[]);
     cluster.create_topic(4, 3);
     let stop = cluster.path("stop");
+    // One group with librdkafka's incremental (cooperative-sticky) assignor, one eager.
     let members = [
-        member(&cluster, "east-1", "east", &stop, 6000),
-        member(&cluster, "east-2", "east", &stop, 6000),
+        member_with(
+            &cluster,
+            "east-1",
+            "east",
+            &stop,
+            6000,
+            "cooperative-sticky",
+        ),
+        member_with(
+            &cluster,
+            "east-2",
+            "east",
+            &stop,
+            6000,
+            "cooperative-sticky",
+        ),
         member(&cluster, "west-1", "west", &stop, 6000),
     ];
+    let layout: [(&str, &[&str], &str); 2] = [
+        ("east", &["east-1", "east-2"], "cooperative-sticky"),
+        ("west", &["west-1"], "range"),
+    ];
+    for (group, clients, assignor) in layout {
+        let v = cluster.wait(&format!("group {group} settled"), CONVERGE_WITHIN, || {
+            let v = cluster.describe(group)?;
+            v.settled(clients, 4)?;
+            Ok(v)
+        });
+        assert_eq!(v.protocol, assignor, "{v:?}");
+    }
     group_check(
         &cluster,
         "producer",
@@ -807,10 +868,10 @@ fn two_groups_on_one_topic_each_receive_every_record() {
     .finish(&cluster);
     let acked = records(&read_out(&cluster, "producer"));
     let end = ends(&acked);
-    for group in ["east", "west"] {
+    for (group, clients, _) in layout {
         let mut watch = CommitWatch::default();
         let v = wait_drained(&cluster, group, &end, &mut watch);
-        assert_eq!(v.state, "Stable", "{v:?}");
+        v.settled(clients, 4).unwrap_or_else(|e| panic!("{e}"));
     }
     std::fs::write(&stop, b"").expect("writing the stop file");
     for m in members {

@@ -8,6 +8,7 @@ committed), so a SIGKILL loses nothing the harness relies on:
 
     R <partition> <offset> <value>    a record this process consumed (or acknowledged, produce)
     A <partition>,<partition>,...     partitions assigned to this consumer (empty: none)
+    a+ / a- <partition>,...           partitions added or revoked (cooperative-sticky)
     C <partition> <offset>            an offset commit the coordinator acknowledged
 
 Modes:
@@ -17,6 +18,7 @@ Modes:
   consume      confluent-kafka group member (enable.auto.commit=false): poll a batch, write its
                records, commit synchronously; until the --stop file appears or --expect
                distinct records were seen; then commits and closes (leaving the group).
+               --assignor picks range (default), roundrobin or cooperative-sticky.
   kp-consume   kafka-python group member: consume until --expect records, commit exactly the
                offsets after what was written, close.
 
@@ -112,16 +114,24 @@ def consume(args, deadline):
 
     out = Out(args.out)
 
+    # Eager assignors hand out (and revoke) the whole assignment: "A" lines. Cooperative ones
+    # hand out and revoke increments, logged as "a+" and "a-" lines.
+    cooperative = args.assignor == "cooperative-sticky"
+
     def on_assign(consumer, partitions):
-        out.write("A", ",".join(str(tp.partition) for tp in partitions))
+        ids = ",".join(str(tp.partition) for tp in partitions)
+        out.write("a+" if cooperative else "A", ids)
         out.flush()
         log(f"assigned {[tp.partition for tp in partitions]}")
 
     def on_revoke(consumer, partitions):
-        # Eager rebalancing: everything is revoked; commit what was written first, so the
-        # next owner starts right after it (the commit may fail if the generation is gone).
+        # Commit what was written first, so the next owner starts right after it (the commit
+        # may fail if the generation is gone).
         commit(consumer, "on revoke")
-        out.write("A", "")
+        if cooperative:
+            out.write("a-", ",".join(str(tp.partition) for tp in partitions))
+        else:
+            out.write("A", "")
         out.flush()
 
     def commit(consumer, why):
@@ -141,6 +151,7 @@ def consume(args, deadline):
         "client.id": args.client_id,
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
+        "partition.assignment.strategy": args.assignor,
         "session.timeout.ms": args.session_timeout_ms,
         "heartbeat.interval.ms": min(3000, args.session_timeout_ms // 3),
         "reconnect.backoff.max.ms": 500,
@@ -225,6 +236,7 @@ def main():
     ap.add_argument("--count", type=int, default=0, help="produce: records (0: until --stop)")
     ap.add_argument("--partitions", type=int, default=1, help="produce: round-robin over these")
     ap.add_argument("--rate", type=float, default=200.0, help="produce: records per second")
+    ap.add_argument("--assignor", default="range", help="consume: partition.assignment.strategy")
     ap.add_argument("--debug", default="", help="librdkafka debug contexts, e.g. cgrp")
     args = ap.parse_args()
     if args.mode != "produce" and not args.group:
