@@ -37,6 +37,10 @@ class Failure(Exception):
     """A check failed or a client call failed; the message says which."""
 
 
+# Partition errors a restarting broker gives before it leads its partitions again.
+RETRIABLE_LIST_OFFSETS = (6, 5)  # NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE
+
+
 class Deadline:
     """The run's time budget; every client call takes its timeout from here."""
 
@@ -262,13 +266,28 @@ class Confluent:
             else:
                 spec = OffsetSpec.for_timestamp(q)
             req[self.ck.TopicPartition(topic, p)] = spec
-        futures = self.admin.list_offsets(req, request_timeout=self.deadline.left())
+        # librdkafka's admin ListOffsets does not retry partition errors. A broker that has
+        # just restarted answers NOT_LEADER_FOR_PARTITION until it leads its partitions again
+        # (as Kafka does), so retriable errors are retried here, within the run's deadline.
         out = {}
-        for tp, fut in futures.items():
-            try:
-                out[tp.partition] = fut.result(timeout=self.deadline.left()).offset
-            except Exception as e:  # noqa: BLE001
-                raise Failure(f"ListOffsets {topic}/{tp.partition} {queries[tp.partition]} failed: {e!r}")
+        while req:
+            futures = self.admin.list_offsets(req, request_timeout=self.deadline.left())
+            retry = {}
+            for tp, fut in futures.items():
+                try:
+                    out[tp.partition] = fut.result(timeout=self.deadline.left()).offset
+                except self.ck.KafkaException as e:
+                    err = e.args[0]
+                    if not err.retriable() and err.code() not in RETRIABLE_LIST_OFFSETS:
+                        raise Failure(f"ListOffsets {topic}/{tp.partition} {queries[tp.partition]} failed: {e!r}")
+                    log(f"ListOffsets {topic}/{tp.partition}: {err.name()}, retrying")
+                    retry[tp] = req[tp]
+                except Exception as e:  # noqa: BLE001
+                    raise Failure(f"ListOffsets {topic}/{tp.partition} {queries[tp.partition]} failed: {e!r}")
+            req = retry
+            if req:
+                time.sleep(0.1)  # pacing between attempts, bounded by the run's deadline
+                self.deadline.left()
         return out
 
     def consume(self, topic, partitions, end_offsets):
