@@ -73,6 +73,7 @@ impl Clock {
 enum ToBroker {
     Connected {
         conn: ConnId,
+        peer: std::net::SocketAddr,
         writer: mpsc::UnboundedSender<Vec<u8>>,
         stop: oneshot::Sender<()>,
     },
@@ -250,6 +251,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
             let _ = sock.set_nodelay(true);
             tokio::spawn(connection(
                 conn,
+                peer,
                 sock,
                 to_broker.clone(),
                 max_frame,
@@ -304,9 +306,11 @@ async fn serve(settings: Settings) -> Result<(), String> {
                 broker.handle_input(Input::Peer { now: clock.now(), bytes });
             }
             msg = from_conns.recv() => match msg {
-                Some(ToBroker::Connected { conn, writer, stop }) => {
+                Some(ToBroker::Connected { conn, peer, writer, stop }) => {
                     metrics.connections.inc();
                     conns.insert(conn, ConnHandle { writer, stop: Some(stop) });
+                    let host = peer.ip().to_string();
+                    broker.handle_input(Input::Connected { now: clock.now(), conn, host });
                 }
                 Some(ToBroker::Request { conn, frame }) => {
                     if conns.contains_key(&conn) {
@@ -521,6 +525,7 @@ fn log_event(e: Event, metrics: &Metrics) {
 /// Reads frames from one connection and writes its responses, until either side closes.
 async fn connection(
     conn: ConnId,
+    peer: std::net::SocketAddr,
     sock: TcpStream,
     to_broker: mpsc::Sender<ToBroker>,
     max_frame: usize,
@@ -532,6 +537,7 @@ async fn connection(
     if to_broker
         .send(ToBroker::Connected {
             conn,
+            peer,
             writer,
             stop: stop_tx,
         })

@@ -193,6 +193,13 @@ pub enum Input {
         conn: ConnId,
         frame: Bytes,
     },
+    /// A client connected from `host` (its IP address; DescribeGroups reports it for group
+    /// members). Optional: a connection the broker was not told about has no host.
+    Connected {
+        now: Now,
+        conn: ConnId,
+        host: String,
+    },
     /// The connection is gone; drop what it was waiting for.
     Disconnected { now: Now, conn: ConnId },
     /// Storage finished a job for `target`.
@@ -337,6 +344,8 @@ pub enum Event {
 /// A response slot on a connection: filled when the request's answer is ready.
 #[derive(Debug, Default)]
 struct ConnQueue {
+    /// The client's address, as Kafka shows it ("/127.0.0.1"); empty if not known.
+    host: String,
     next_seq: u64,
     first_unsent: u64,
     ready: BTreeMap<u64, (Vec<u8>, i16, Instant)>,
@@ -485,6 +494,7 @@ impl Broker {
     pub fn handle_input(&mut self, input: Input) {
         let now = match &input {
             Input::Request { now, .. }
+            | Input::Connected { now, .. }
             | Input::Disconnected { now, .. }
             | Input::Storage { now, .. }
             | Input::Peer { now, .. } => *now,
@@ -495,6 +505,9 @@ impl Broker {
         }
         match input {
             Input::Request { conn, frame, .. } => self.on_request(conn, &frame),
+            Input::Connected { conn, host, .. } => {
+                self.conns.entry(conn).or_default().host = host;
+            }
             Input::Disconnected { conn, .. } => {
                 self.conns.remove(&conn);
                 self.data.forget_conn(conn);

@@ -943,6 +943,11 @@ impl Broker {
                 .insert(gid.clone(), Group::new(&gid, partition));
         }
         let uuid = new_uuid(&mut self.rng);
+        let client_host = self
+            .conns
+            .get(&reply.conn)
+            .filter(|c| !c.host.is_empty())
+            .map_or_else(String::new, |c| format!("/{}", c.host));
         let g = self.groups.live.get_mut(&gid).expect("present");
         if g.state == GroupState::Dead {
             return Some(join_error(codes::COORDINATOR_NOT_AVAILABLE, &r.member_id));
@@ -954,7 +959,7 @@ impl Broker {
             id,
             instance_id: instance.clone(),
             client_id: client_id.to_string(),
-            client_host: String::new(),
+            client_host: client_host.clone(),
             rebalance_timeout,
             session_timeout: session,
             protocol_type: r.protocol_type.clone(),

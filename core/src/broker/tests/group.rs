@@ -217,6 +217,16 @@ impl Harness {
 fn members_join_sync_heartbeat_commit_and_rebalance_when_another_joins() {
     let mut h = Harness::new();
     h.coordinator("g");
+    let now = h.now;
+    let target = h.target;
+    h.input(
+        target,
+        Input::Connected {
+            now,
+            conn: 10,
+            host: "10.0.0.7".into(),
+        },
+    );
     // First member: MEMBER_ID_REQUIRED, then its join waits out the initial rebalance delay.
     let a = h.join_new(10, "g");
     let ja = h.join_answer(10);
@@ -254,6 +264,8 @@ fn members_join_sync_heartbeat_commit_and_rebalance_when_another_joins() {
     assert_eq!(d.group_state, "Stable");
     assert_eq!(d.protocol_data, "range");
     assert_eq!(d.members.len(), 2);
+    let hosts: Vec<&str> = d.members.iter().map(|m| m.client_host.as_str()).collect();
+    assert!(hosts.contains(&"/10.0.0.7"), "{hosts:?}");
 
     // The group and its offsets survive a restart.
     let disk = std::mem::take(&mut h.nodes[0].disk);
