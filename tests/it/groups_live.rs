@@ -20,7 +20,7 @@ use crate::broker_proc::{
     file_tail, free_loopback_ports, run_sluice, BrokerProc, BrokerSpec, CapturedChild, TempDir,
 };
 use crate::python_clients::{repo_root, venv_python};
-use json::Json;
+use json::{Json, Read};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -173,7 +173,7 @@ impl Cluster {
         if !out.status.success() {
             return Err(text(&out));
         }
-        let json = Json::parse(&String::from_utf8_lossy(&out.stdout))?;
+        let json = json::parse(&String::from_utf8_lossy(&out.stdout))?;
         GroupView::from_json(&json)
     }
 }
@@ -194,34 +194,34 @@ struct GroupView {
 impl GroupView {
     fn from_json(j: &Json) -> Result<GroupView, String> {
         let mut members = Vec::new();
-        for m in j.get("members").arr() {
+        for m in j.at("members").arr() {
             let mut parts = Vec::new();
-            for a in m.get("assignment").arr() {
-                if a.get("topic").str() == TOPIC {
-                    parts.extend(a.get("partitions").arr().iter().map(|p| p.int() as i32));
+            for a in m.at("assignment").arr() {
+                if a.at("topic").str() == TOPIC {
+                    parts.extend(a.at("partitions").arr().iter().map(|p| p.int() as i32));
                 }
             }
             parts.sort_unstable();
-            let client = m.get("client_id").str().to_string();
-            members.push((m.get("member_id").str().to_string(), client, parts));
+            let client = m.at("client_id").str().to_string();
+            members.push((m.at("member_id").str().to_string(), client, parts));
         }
         let (mut committed, mut log_end) = (BTreeMap::new(), BTreeMap::new());
-        for o in j.get("offsets").arr() {
-            if o.get("topic").str() != TOPIC {
+        for o in j.at("offsets").arr() {
+            if o.at("topic").str() != TOPIC {
                 continue;
             }
-            let p = o.get("partition").int() as i32;
-            if let Json::Num(c) = o.get("committed") {
-                committed.insert(p, *c);
+            let p = o.at("partition").int() as i32;
+            if let Some(c) = o.at("committed").as_i64() {
+                committed.insert(p, c);
             }
-            if let Json::Num(e) = o.get("log_end") {
-                log_end.insert(p, *e);
+            if let Some(e) = o.at("log_end").as_i64() {
+                log_end.insert(p, e);
             }
         }
         Ok(GroupView {
-            state: j.get("state").str().to_string(),
-            protocol: j.get("protocol").str().to_string(),
-            coordinator: j.get("coordinator").get("id").int(),
+            state: j.at("state").str().to_string(),
+            protocol: j.at("protocol").str().to_string(),
+            coordinator: j.at("coordinator").at("id").int(),
             members,
             committed,
             log_end,
@@ -1096,236 +1096,52 @@ fn sluice_group_tools_follow_kcats_balanced_consumer_on_a_live_cluster() {
 
     // __consumer_offsets was created with the flags' partitions and replicas.
     let status = cluster.sluice(&["cluster", "status", "--json"]);
-    let status = Json::parse(&String::from_utf8_lossy(&status.stdout)).expect("status JSON");
+    let status = json::parse(&String::from_utf8_lossy(&status.stdout)).expect("status JSON");
     let offsets: Vec<&Json> = status
-        .get("partitions")
+        .at("partitions")
         .arr()
         .iter()
-        .filter(|p| p.get("topic").str() == "__consumer_offsets")
+        .filter(|p| p.at("topic").str() == "__consumer_offsets")
         .collect();
     assert_eq!(offsets.len(), 4, "{status:?}");
     assert!(
-        offsets.iter().all(|p| p.get("replicas").arr().len() == 2),
+        offsets.iter().all(|p| p.at("replicas").arr().len() == 2),
         "{offsets:?}"
     );
 }
 
-/// Just enough JSON to read `sluice ... --json` output: objects, arrays, strings, integers,
-/// booleans and null. Accessors return `Null` (or empty) for what is absent, so a shape
-/// mismatch shows as a failed comparison with the whole value in the message.
+/// Reading `sluice ... --json` output with serde_json. The accessors return null, empty or a
+/// sentinel for what is absent, so a shape mismatch shows as a failed comparison with the
+/// whole value in the message.
 mod json {
-    use std::collections::BTreeMap;
+    pub use serde_json::Value as Json;
 
-    #[derive(Debug, Clone, PartialEq)]
-    pub enum Json {
-        Null,
-        Bool(bool),
-        Num(i64),
-        Str(String),
-        Arr(Vec<Json>),
-        Obj(BTreeMap<String, Json>),
+    pub fn parse(s: &str) -> Result<Json, String> {
+        serde_json::from_str(s).map_err(|e| format!("not JSON ({e}): {s}"))
     }
 
-    static NULL: Json = Json::Null;
-
-    impl Json {
-        pub fn parse(s: &str) -> Result<Json, String> {
-            let mut p = Parser {
-                b: s.as_bytes(),
-                i: 0,
-            };
-            let v = p.value()?;
-            p.ws();
-            if p.i != p.b.len() {
-                return Err(format!("trailing text at byte {} of {s:?}", p.i));
-            }
-            Ok(v)
-        }
-
-        pub fn get(&self, key: &str) -> &Json {
-            match self {
-                Json::Obj(m) => m.get(key).unwrap_or(&NULL),
-                _ => &NULL,
-            }
-        }
-
-        pub fn arr(&self) -> &[Json] {
-            match self {
-                Json::Arr(v) => v,
-                _ => &[],
-            }
-        }
-
-        pub fn str(&self) -> &str {
-            match self {
-                Json::Str(s) => s,
-                _ => "",
-            }
-        }
-
-        pub fn int(&self) -> i64 {
-            match self {
-                Json::Num(n) => *n,
-                _ => i64::MIN,
-            }
-        }
+    pub trait Read {
+        fn at(&self, key: &str) -> &Json;
+        fn arr(&self) -> &[Json];
+        fn str(&self) -> &str;
+        fn int(&self) -> i64;
     }
 
-    struct Parser<'a> {
-        b: &'a [u8],
-        i: usize,
-    }
-
-    impl Parser<'_> {
-        fn ws(&mut self) {
-            while self.b.get(self.i).is_some_and(u8::is_ascii_whitespace) {
-                self.i += 1;
-            }
+    impl Read for Json {
+        fn at(&self, key: &str) -> &Json {
+            &self[key]
         }
 
-        fn eat(&mut self, c: u8) -> Result<(), String> {
-            self.ws();
-            if self.b.get(self.i) == Some(&c) {
-                self.i += 1;
-                Ok(())
-            } else {
-                Err(format!("expected '{}' at byte {}", c as char, self.i))
-            }
+        fn arr(&self) -> &[Json] {
+            self.as_array().map_or(&[], Vec::as_slice)
         }
 
-        fn value(&mut self) -> Result<Json, String> {
-            self.ws();
-            match self.b.get(self.i) {
-                Some(b'{') => self.object(),
-                Some(b'[') => self.array(),
-                Some(b'"') => Ok(Json::Str(self.string()?)),
-                Some(b't') => self.word("true", Json::Bool(true)),
-                Some(b'f') => self.word("false", Json::Bool(false)),
-                Some(b'n') => self.word("null", Json::Null),
-                _ => self.number(),
-            }
+        fn str(&self) -> &str {
+            self.as_str().unwrap_or("")
         }
 
-        fn word(&mut self, w: &str, v: Json) -> Result<Json, String> {
-            if self.b[self.i..].starts_with(w.as_bytes()) {
-                self.i += w.len();
-                Ok(v)
-            } else {
-                Err(format!("bad literal at byte {}", self.i))
-            }
+        fn int(&self) -> i64 {
+            self.as_i64().unwrap_or(i64::MIN)
         }
-
-        fn number(&mut self) -> Result<Json, String> {
-            let start = self.i;
-            while self
-                .b
-                .get(self.i)
-                .is_some_and(|c| c.is_ascii_digit() || *c == b'-')
-            {
-                self.i += 1;
-            }
-            std::str::from_utf8(&self.b[start..self.i])
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .map(Json::Num)
-                .ok_or_else(|| format!("bad number at byte {start}"))
-        }
-
-        fn string(&mut self) -> Result<String, String> {
-            self.eat(b'"')?;
-            let mut out = Vec::new();
-            loop {
-                let c = *self.b.get(self.i).ok_or("unterminated string")?;
-                self.i += 1;
-                match c {
-                    b'"' => break,
-                    b'\\' => {
-                        let e = *self.b.get(self.i).ok_or("unterminated escape")?;
-                        self.i += 1;
-                        match e {
-                            b'n' => out.push(b'\n'),
-                            b't' => out.push(b'\t'),
-                            b'r' => out.push(b'\r'),
-                            b'u' => {
-                                let hex = self.b.get(self.i..self.i + 4).ok_or("short \\u")?;
-                                self.i += 4;
-                                let code = u32::from_str_radix(
-                                    std::str::from_utf8(hex).map_err(|e| e.to_string())?,
-                                    16,
-                                )
-                                .map_err(|e| e.to_string())?;
-                                let ch = char::from_u32(code).unwrap_or('\u{fffd}');
-                                out.extend(ch.to_string().as_bytes());
-                            }
-                            other => out.push(other),
-                        }
-                    }
-                    c => out.push(c),
-                }
-            }
-            String::from_utf8(out).map_err(|e| e.to_string())
-        }
-
-        fn array(&mut self) -> Result<Json, String> {
-            self.eat(b'[')?;
-            let mut v = Vec::new();
-            self.ws();
-            if self.b.get(self.i) == Some(&b']') {
-                self.i += 1;
-                return Ok(Json::Arr(v));
-            }
-            loop {
-                v.push(self.value()?);
-                self.ws();
-                match self.b.get(self.i) {
-                    Some(b',') => self.i += 1,
-                    Some(b']') => {
-                        self.i += 1;
-                        return Ok(Json::Arr(v));
-                    }
-                    _ => return Err(format!("expected ',' or ']' at byte {}", self.i)),
-                }
-            }
-        }
-
-        fn object(&mut self) -> Result<Json, String> {
-            self.eat(b'{')?;
-            let mut m = BTreeMap::new();
-            self.ws();
-            if self.b.get(self.i) == Some(&b'}') {
-                self.i += 1;
-                return Ok(Json::Obj(m));
-            }
-            loop {
-                self.ws();
-                let k = self.string()?;
-                self.eat(b':')?;
-                m.insert(k, self.value()?);
-                self.ws();
-                match self.b.get(self.i) {
-                    Some(b',') => self.i += 1,
-                    Some(b'}') => {
-                        self.i += 1;
-                        return Ok(Json::Obj(m));
-                    }
-                    _ => return Err(format!("expected ',' or '}}' at byte {}", self.i)),
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn parses_what_the_sluice_tools_print() {
-        let j = Json::parse(
-            "{\"a\":[1,-2,{\"b\":null}],\"s\":\"x\\\"\\u0041\\n\",\"t\":true,\"e\":{}, \"f\":[]}\n",
-        )
-        .unwrap();
-        assert_eq!(j.get("a").arr()[1], Json::Num(-2));
-        assert_eq!(j.get("a").arr()[2].get("b"), &Json::Null);
-        assert_eq!(j.get("s").str(), "x\"A\n");
-        assert_eq!(j.get("t"), &Json::Bool(true));
-        assert_eq!(j.get("missing").arr().len(), 0);
-        assert!(Json::parse("{\"a\":1} x").is_err());
-        assert!(Json::parse("[1,").is_err());
     }
 }
