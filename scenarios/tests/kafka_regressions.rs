@@ -69,3 +69,25 @@ fn kafka_swarm_seeds_2698_and_2802_a_fetch_is_cut_at_the_high_watermark_of_its_r
 fn kafka_swarm_seed_1628_a_slow_disk_episode_ends_when_it_ends() {
     passes("kafka-swarm", 1628);
 }
+
+/// Postmortem (simulator, the group's end of run): the final state was read after the group's
+/// members had committed and the observer had read the committed offsets, seconds after the
+/// cluster was last seen converged; leader balancing had meanwhile moved a partition's
+/// leadership, and the final read found no serving leader ("partition 0 has no serving leader
+/// at the end"). Fix: the run ends only once the cluster is converged again.
+#[test]
+fn kafka_group_member_paused_seeds_179_and_338_the_final_state_is_read_from_a_converged_cluster() {
+    passes("kafka-group-member-paused", 179);
+    passes("kafka-group-member-paused", 338);
+    passes("kafka-group-static-restart", 378);
+}
+
+/// Postmortem (simulator, group members): the group settled for the first time in the
+/// liveness phase, and the end-of-run flush found the members still fetching their committed
+/// offsets; it counted them as flushed, the observer read before any commit, and the run
+/// failed its gate ("a commit acknowledged: false"). Fix: a member that holds partitions
+/// flushes once it has read them to the end, whether or not it was still fetching offsets.
+#[test]
+fn kafka_group_rebalance_storm_seed_105_members_holding_partitions_commit_before_the_end() {
+    passes("kafka-group-rebalance-storm", 105);
+}

@@ -491,7 +491,9 @@ impl GroupMember {
     /// The end of the run (producers have stopped): read every owned partition to its end,
     /// then commit; `flushed` once that commit is acknowledged.
     pub fn request_flush(&mut self, cx: &mut Cx<'_>) {
-        self.flush = if self.stage == Stage::Consuming && self.has_positions() {
+        let holds = self.assigned && !self.owned.is_empty();
+        let settling = matches!(self.stage, Stage::Fetching | Stage::Consuming);
+        self.flush = if holds && settling {
             Flush::Wanted
         } else {
             Flush::Done

@@ -2082,7 +2082,9 @@ impl KafkaSim {
                 let observed = self.observer.is_some_and(|o| {
                     matches!(&self.clients[o as usize].kind, Kind::Observer(x) if x.result.is_some())
                 });
-                if observed || last_check {
+                // The final state is read from a converged cluster (leadership may have moved
+                // since the Reading phase, by leader balancing).
+                if (observed && self.converged()) || last_check {
                     self.trace.record(
                         self.now,
                         Record::Phase {
