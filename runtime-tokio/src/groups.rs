@@ -10,8 +10,9 @@
 //! group.
 
 use crate::client::{backoff, Client, Routed, RETRY_FOR};
-use crate::tools::{json_string, table, Conn};
+use crate::tools::{table, Conn};
 use clap::{ArgGroup, Args, Subcommand};
+use serde_json::json;
 use sluice_core::protocol::messages::describe_groups::DescribedGroup;
 use sluice_core::protocol::Reader;
 use std::collections::{BTreeMap, BTreeSet};
@@ -254,24 +255,21 @@ impl Listing {
     }
 
     fn to_json(&self) -> String {
-        let rows: Vec<String> = self
+        let groups: Vec<serde_json::Value> = self
             .rows
             .iter()
             .map(|r| {
-                format!(
-                    "{{\"group\":{},\"protocol_type\":{},\"state\":{},\"coordinator\":{}}}",
-                    json_string(&r.group),
-                    json_string(&r.protocol_type),
-                    json_string(&r.state),
-                    r.coordinator
-                )
+                json!({
+                    "group": r.group,
+                    "protocol_type": r.protocol_type,
+                    "state": r.state,
+                    "coordinator": r.coordinator,
+                })
             })
             .collect();
-        let warnings: Vec<String> = self.warnings.iter().map(|w| json_string(w)).collect();
         format!(
-            "{{\"groups\":[{}],\"warnings\":[{}]}}\n",
-            rows.join(","),
-            warnings.join(",")
+            "{}\n",
+            json!({ "groups": groups, "warnings": self.warnings })
         )
     }
 }
@@ -503,65 +501,49 @@ impl GroupDescription {
     }
 
     fn to_json(&self) -> String {
-        let opt = |v: Option<i64>| v.map_or("null".to_string(), |v| v.to_string());
-        let members: Vec<String> = self
+        let members: Vec<serde_json::Value> = self
             .members
             .iter()
             .map(|m| {
-                let assignment = m.assignment.as_ref().map_or("null".to_string(), |a| {
-                    let topics: Vec<String> = a
-                        .iter()
-                        .map(|(t, ps)| {
-                            let ps: Vec<String> = ps.iter().map(i32::to_string).collect();
-                            format!(
-                                "{{\"topic\":{},\"partitions\":[{}]}}",
-                                json_string(t),
-                                ps.join(",")
-                            )
-                        })
-                        .collect();
-                    format!("[{}]", topics.join(","))
+                let assignment = m.assignment.as_ref().map(|a| {
+                    a.iter()
+                        .map(|(t, ps)| json!({ "topic": t, "partitions": ps }))
+                        .collect::<Vec<_>>()
                 });
-                format!(
-                    "{{\"member_id\":{},\"instance_id\":{},\"client_id\":{},\"host\":{},\
-                     \"assignment\":{assignment},\"assignment_bytes\":{}}}",
-                    json_string(&m.member_id),
-                    m.instance_id.as_deref().map_or("null".into(), json_string),
-                    json_string(&m.client_id),
-                    json_string(&m.host),
-                    m.assignment_bytes
-                )
+                json!({
+                    "member_id": m.member_id,
+                    "instance_id": m.instance_id,
+                    "client_id": m.client_id,
+                    "host": m.host,
+                    "assignment": assignment,
+                    "assignment_bytes": m.assignment_bytes,
+                })
             })
             .collect();
-        let offsets: Vec<String> = self
+        let offsets: Vec<serde_json::Value> = self
             .offsets
             .iter()
             .map(|r| {
-                format!(
-                    "{{\"topic\":{},\"partition\":{},\"committed\":{},\"log_end\":{},\"lag\":{},\
-                     \"member_id\":{}}}",
-                    json_string(&r.topic),
-                    r.partition,
-                    opt(r.committed),
-                    opt(r.log_end),
-                    opt(r.lag()),
-                    r.member
-                        .map_or("null".into(), |i| json_string(&self.members[i].member_id))
-                )
+                json!({
+                    "topic": r.topic,
+                    "partition": r.partition,
+                    "committed": r.committed,
+                    "log_end": r.log_end,
+                    "lag": r.lag(),
+                    "member_id": r.member.map(|i| &self.members[i].member_id),
+                })
             })
             .collect();
-        format!(
-            "{{\"group\":{},\"coordinator\":{{\"id\":{},\"address\":{}}},\"state\":{},\
-             \"protocol_type\":{},\"protocol\":{},\"members\":[{}],\"offsets\":[{}]}}\n",
-            json_string(&self.group),
-            self.coordinator.id,
-            json_string(&self.coordinator.address),
-            json_string(&self.state),
-            json_string(&self.protocol_type),
-            json_string(&self.protocol),
-            members.join(","),
-            offsets.join(",")
-        )
+        let out = json!({
+            "group": self.group,
+            "coordinator": { "id": self.coordinator.id, "address": self.coordinator.address },
+            "state": self.state,
+            "protocol_type": self.protocol_type,
+            "protocol": self.protocol,
+            "members": members,
+            "offsets": offsets,
+        });
+        format!("{out}\n")
     }
 }
 

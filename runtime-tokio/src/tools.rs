@@ -595,56 +595,47 @@ impl ClusterStatus {
     }
 
     fn to_json(&self) -> String {
-        let opt = |v: Option<i32>| v.map_or("null".to_string(), |v| v.to_string());
-        let ids = |v: &[i32]| {
-            let items: Vec<String> = v.iter().map(i32::to_string).collect();
-            format!("[{}]", items.join(","))
-        };
-        let brokers: Vec<String> = self
+        let brokers: Vec<serde_json::Value> = self
             .brokers
             .iter()
             .map(|b| {
-                format!(
-                    "{{\"id\":{},\"address\":{},\"live\":{},\"controller\":{}}}",
-                    b.id,
-                    b.address.as_deref().map_or("null".into(), json_string),
-                    b.address.is_some(),
-                    self.controller == Some(b.id)
-                )
+                serde_json::json!({
+                    "id": b.id,
+                    "address": b.address,
+                    "live": b.address.is_some(),
+                    "controller": self.controller == Some(b.id),
+                })
             })
             .collect();
-        let partitions: Vec<String> = self
+        let partitions: Vec<serde_json::Value> = self
             .partitions
             .iter()
             .map(|p| {
-                format!(
-                    "{{\"topic\":{},\"partition\":{},\"leader\":{},\"leader_epoch\":{},\
-                     \"replicas\":{},\"in_sync\":{},\"offline\":{},\"lag\":{{{}}},\"status\":{}}}",
-                    json_string(&p.topic),
-                    p.partition,
-                    opt(p.leader),
-                    p.epoch,
-                    ids(&p.replicas),
-                    ids(&p.in_sync),
-                    ids(&p.offline),
-                    p.lag
-                        .iter()
-                        .map(|(r, l)| format!("\"{r}\":{l}"))
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    json_string(p.status())
-                )
+                let lag: serde_json::Map<String, serde_json::Value> = p
+                    .lag
+                    .iter()
+                    .map(|(r, l)| (r.to_string(), serde_json::json!(l)))
+                    .collect();
+                serde_json::json!({
+                    "topic": p.topic,
+                    "partition": p.partition,
+                    "leader": p.leader,
+                    "leader_epoch": p.epoch,
+                    "replicas": p.replicas,
+                    "in_sync": p.in_sync,
+                    "offline": p.offline,
+                    "lag": lag,
+                    "status": p.status(),
+                })
             })
             .collect();
-        format!(
-            "{{\"cluster_id\":{},\"controller\":{},\"brokers\":[{}],\"partitions\":[{}]}}\n",
-            self.cluster_id
-                .as_deref()
-                .map_or("null".into(), json_string),
-            opt(self.controller),
-            brokers.join(","),
-            partitions.join(",")
-        )
+        let out = serde_json::json!({
+            "cluster_id": self.cluster_id,
+            "controller": self.controller,
+            "brokers": brokers,
+            "partitions": partitions,
+        });
+        format!("{out}\n")
     }
 }
 
@@ -669,27 +660,6 @@ pub(crate) fn table(rows: &[Vec<String>]) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
-    out
-}
-
-/// A JSON string literal.
-pub(crate) fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
     out
 }
 
@@ -774,6 +744,5 @@ orders  1          -       4      1,2,3     1,2      3        -            no le
             ),
             "{json}"
         );
-        assert_eq!(json_string("a\"b\\\n\u{1}"), "\"a\\\"b\\\\\\n\\u0001\"");
     }
 }
