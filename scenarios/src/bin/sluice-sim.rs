@@ -512,6 +512,8 @@ struct Totals {
     failovers: std::collections::BTreeMap<&'static str, Vec<u64>>,
     /// Group rebalance samples per scenario (group scenarios only).
     rebalances: std::collections::BTreeMap<&'static str, Vec<u64>>,
+    /// Static member restarts per group scenario: (restarts, rejoined their generation).
+    static_rejoins: std::collections::BTreeMap<&'static str, (u64, u64)>,
 }
 
 fn sweep(scenarios: &[Pick], (a, b): (u64, u64), jobs: usize, bug: Option<Planted>) -> ExitCode {
@@ -553,6 +555,9 @@ fn sweep(scenarios: &[Pick], (a, b): (u64, u64), jobs: usize, bug: Option<Plante
                                     .entry(s.name())
                                     .or_default()
                                     .extend(&r.stats.rebalances);
+                                let st = tot.static_rejoins.entry(s.name()).or_default();
+                                st.0 += r.stats.static_rejoins;
+                                st.1 += r.stats.static_rejoins_same_generation;
                             }
                         }
                         report.verdict().clone()
@@ -599,7 +604,13 @@ fn sweep(scenarios: &[Pick], (a, b): (u64, u64), jobs: usize, bug: Option<Plante
         println!("{name}: {}", failover_text(samples));
     }
     for (name, samples) in &tot.rebalances {
-        println!("{name}: {}", rebalance_text(samples));
+        let (restarts, kept) = tot.static_rejoins.get(name).copied().unwrap_or_default();
+        let statics = if restarts > 0 {
+            format!(", static restarts={restarts} (same generation: {kept})")
+        } else {
+            String::new()
+        };
+        println!("{name}: {}{statics}", rebalance_text(samples));
     }
     for f in &failures {
         println!(

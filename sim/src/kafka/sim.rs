@@ -12,10 +12,21 @@
 //! agreement through the high watermark) within `liveness_ms`. The final state (the serving
 //! leaders' logs, read from their storage) feeds the checkers' last pass.
 //!
+//! A run with a consumer group (`cfg.group`) also schedules its member actions and
+//! rebalance-triggered faults in the safety phase (paused members resume when it ends), and
+//! its liveness phase goes on until the group settles (Stable on its coordinator, whose
+//! members are exactly the live members, every partition assigned): the members then read to
+//! the end and commit, an observer reads the committed offsets, and the cluster must be
+//! converged again. A group that has not settled by `liveness_ms` is left to the
+//! `group-stable-after-liveness` checker. Rebalance time is measured from each member's death
+//! to the group settled again (`rebalance.rs`).
+//!
 //! Connections behave like TCP: ordered, never duplicated; a drop (client_drop_ppm), a broker
 //! crash or a client timeout resets one, and everything in flight on it becomes "unknown". A
 //! client that connects to a broker that is down is refused (definitely not delivered).
-//! Partitions cut only broker-to-broker links; clients reach every running broker.
+//! Partitions cut only broker-to-broker links; clients reach every running broker. A group
+//! member talks to its coordinator on connections of its own (a second client id,
+//! `Kind::GroupChannel`), as Kafka's consumer does.
 //!
 //! A run is a pure function of its config and seed (no wall clock, no OS randomness, no hash
 //! iteration). The simulator makes no Kafka decisions: it moves frames and bytes, performs
