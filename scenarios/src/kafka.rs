@@ -134,10 +134,11 @@ static SCENARIOS: &[KafkaScenario] = &[
     KafkaScenario {
         name: "kafka-group-static-restart",
         why: "Static members (group.instance.id) crash and restart within their session \
-              timeout, again and again, while partition leaders fail over: each must take \
-              back its member slot and its assignment without a rebalance (the generation \
-              must not move). Hunts static rejoins that rebalance, lose the assignment, or \
-              leave the old incarnation unfenced.",
+              timeout, again and again, while partition leaders fail over: each that left a \
+              settled group must take back its member slot and its assignment without a \
+              rebalance (the generation must not move; the run counts it). Hunts static \
+              rejoins that rebalance, lose the assignment, or leave the old incarnation \
+              unfenced.",
         build: group_static_restart,
     },
     KafkaScenario {

@@ -73,8 +73,9 @@ fn fault_scenarios_measure_failover() {
 }
 
 /// Every group scenario measures rebalance time, and a static member that restarts within
-/// its session timeout takes its place back in the generation it left: the generation does
-/// not move.
+/// its session timeout, from a settled group, takes its place back in the generation it left:
+/// the generation does not move. (One that restarts while a rebalance is pending joins the
+/// next generation, as Kafka's do.)
 #[test]
 fn group_scenarios_measure_rebalances_and_static_restarts_keep_the_generation() {
     for s in all().iter().filter(|s| s.name.starts_with("kafka-group-")) {

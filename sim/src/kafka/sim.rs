@@ -330,8 +330,8 @@ pub struct KafkaStats {
     /// Rebalance samples (ns), see `rebalance.rs`.
     pub rebalances: Vec<u64>,
     pub rebalances_unresolved: u64,
-    /// Static members that started again, and how many of them rejoined the generation their
-    /// previous incarnation was in (no rebalance).
+    /// Static members restarted while the group was settled that joined again, and how many
+    /// of them took their place back in the generation they left (no rebalance).
     pub static_rejoins: u64,
     pub static_rejoins_same_generation: u64,
 }
@@ -394,6 +394,9 @@ pub struct KafkaSim {
     rebalance: Rebalance,
     /// Per node, the group's (state, generation) it last reported (for the triggers).
     group_seen: Vec<Option<(&'static str, i32)>>,
+    /// Static members restarted while the group was settled, with the generation they left,
+    /// until they join again.
+    static_restarts: BTreeMap<u32, i32>,
     triggers_fired: Vec<bool>,
 }
 
@@ -464,6 +467,7 @@ impl KafkaSim {
             observer: None,
             rebalance: Rebalance::default(),
             group_seen: vec![None; n],
+            static_restarts: BTreeMap::new(),
             triggers_fired: vec![false; cfg.group.as_ref().map_or(0, |g| g.triggers.len())],
             cfg,
         })
@@ -1576,8 +1580,19 @@ impl KafkaSim {
                         violation.get_or_insert((c.kind(), e));
                     }
                 }
-                if matches!(self.history.group_ops[i], GroupOp::Assigned { .. }) {
-                    self.check_settled();
+                match self.history.group_ops[i] {
+                    GroupOp::Assigned { .. } => self.check_settled(),
+                    GroupOp::Joined {
+                        member, generation, ..
+                    } => {
+                        if let Some(left) = self.static_restarts.remove(&member) {
+                            self.stats.static_rejoins += 1;
+                            if generation == left {
+                                self.stats.static_rejoins_same_generation += 1;
+                            }
+                        }
+                    }
+                    _ => {}
                 }
             }
         }
@@ -1823,6 +1838,17 @@ impl KafkaSim {
                     .push(self.now + ms * MS, Ev::MemberResume { client: c });
             }
             MemberAction::Restart { down_ms } if running => {
+                let is_static = matches!(
+                    &self.clients[c as usize].kind,
+                    Kind::Member(m) if m.instance.is_some()
+                );
+                let settled = self
+                    .group_view()
+                    .filter(|g| g.unsettled().is_none())
+                    .and_then(|g| g.coordinator.map(|c| c.generation));
+                if let (true, Some(generation)) = (is_static, settled) {
+                    self.static_restarts.insert(c, generation);
+                }
                 self.rebalance.on_death(self.now);
                 self.crash_member(c);
                 self.queue
@@ -2521,40 +2547,11 @@ fn group_stats(st: &mut KafkaStats, h: &History) {
     st.group_commits = 0;
     st.group_delivered = 0;
     st.group_generation = -1;
-    st.static_rejoins = 0;
-    st.static_rejoins_same_generation = 0;
-    // member -> (generation of its incarnation's last join, awaiting a new incarnation's
-    // first join).
-    let mut statics: BTreeMap<u32, (Option<i32>, bool)> = BTreeMap::new();
     for op in &h.group_ops {
         match op {
-            GroupOp::Started {
-                member,
-                instance: Some(_),
-                ..
-            } => {
-                let s = statics.entry(*member).or_insert((None, false));
-                s.1 = s.0.is_some();
-            }
-            GroupOp::Joined {
-                member,
-                instance,
-                generation,
-                ..
-            } => {
+            GroupOp::Joined { generation, .. } => {
                 st.group_joins += 1;
                 st.group_generation = st.group_generation.max(i64::from(*generation));
-                if instance.is_some() {
-                    let s = statics.entry(*member).or_insert((None, false));
-                    if s.1 {
-                        st.static_rejoins += 1;
-                        if s.0 == Some(*generation) {
-                            st.static_rejoins_same_generation += 1;
-                        }
-                        s.1 = false;
-                    }
-                    s.0 = Some(*generation);
-                }
             }
             GroupOp::Committed { .. } => st.group_commits += 1,
             GroupOp::Delivered { offsets, .. } => st.group_delivered += offsets.len() as u64,
