@@ -157,6 +157,35 @@ fn join_error(code: i16, member_id: &str) -> JoinGroupResponse {
     }
 }
 
+/// The answer to `member_id`'s join for the group's current generation: the leader also
+/// gets every member with its metadata for the chosen protocol.
+fn join_response(g: &Group, member_id: &str) -> JoinGroupResponse {
+    let protocol = g.protocol.as_deref();
+    let leader = g.leader.clone().unwrap_or_default();
+    let members = if leader == member_id {
+        g.members
+            .values()
+            .map(|m| JoinGroupResponseMember {
+                member_id: m.id.clone(),
+                group_instance_id: m.instance_id.clone(),
+                metadata: m.metadata(protocol),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    JoinGroupResponse {
+        error_code: codes::NONE,
+        generation_id: g.generation,
+        protocol_type: g.protocol_type.clone(),
+        protocol_name: Some(protocol.unwrap_or_default().to_string()),
+        leader,
+        member_id: member_id.to_string(),
+        members,
+        ..Default::default()
+    }
+}
+
 fn sync_error(code: i16) -> SyncGroupResponse {
     SyncGroupResponse {
         error_code: code,
@@ -794,39 +823,16 @@ impl Broker {
                 .map(|m| m.id.clone());
         }
         g.state = GroupState::CompletingRebalance;
-        let leader = g.leader.clone().unwrap_or_default();
-        let protocol = g.protocol.clone();
-        let all: Vec<JoinGroupResponseMember> = g
+        let answers: Vec<(Reply, JoinGroupResponse)> = g
             .members
             .values()
-            .map(|m| JoinGroupResponseMember {
-                member_id: m.id.clone(),
-                group_instance_id: m.instance_id.clone(),
-                metadata: m.metadata(protocol.as_deref()),
-            })
+            .filter_map(|m| Some((m.join.as_ref()?.reply, join_response(g, &m.id))))
             .collect();
-        let mut answers = Vec::new();
         for m in g.members.values_mut() {
             m.assignment = Bytes::new();
-            let Some(join) = m.join.take() else { continue };
-            m.expires = now + m.session_timeout;
-            answers.push((
-                join.reply,
-                JoinGroupResponse {
-                    error_code: codes::NONE,
-                    generation_id: g.generation,
-                    protocol_type: g.protocol_type.clone(),
-                    protocol_name: Some(protocol.clone().unwrap_or_default()),
-                    leader: leader.clone(),
-                    member_id: m.id.clone(),
-                    members: if m.id == leader {
-                        all.clone()
-                    } else {
-                        Vec::new()
-                    },
-                    ..Default::default()
-                },
-            ));
+            if m.join.take().is_some() {
+                m.expires = now + m.session_timeout;
+            }
         }
         if self.cfg.has_bug(BrokerBug::GroupJoinNotWritten)
             || self.cfg.has_bug(BrokerBug::GroupRebalanceNotWritten)
@@ -999,30 +1005,6 @@ impl Broker {
         m.session_timeout = session;
         m.expires = now + session;
         let is_leader = g.leader.as_deref() == Some(r.member_id.as_str());
-        let current = |g: &Group| {
-            let protocol = g.protocol.clone();
-            let leader = g.leader.clone().unwrap_or_default();
-            JoinGroupResponse {
-                generation_id: g.generation,
-                protocol_type: g.protocol_type.clone(),
-                protocol_name: Some(protocol.clone().unwrap_or_default()),
-                leader: leader.clone(),
-                member_id: r.member_id.clone(),
-                members: if leader == r.member_id {
-                    g.members
-                        .values()
-                        .map(|m| JoinGroupResponseMember {
-                            member_id: m.id.clone(),
-                            group_instance_id: m.instance_id.clone(),
-                            metadata: m.metadata(protocol.as_deref()),
-                        })
-                        .collect()
-                } else {
-                    Vec::new()
-                },
-                ..Default::default()
-            }
-        };
         let park = match g.state {
             GroupState::PreparingRebalance => true,
             GroupState::CompletingRebalance => changed,
@@ -1032,7 +1014,7 @@ impl Broker {
             }
         };
         if !park {
-            return Some(current(g));
+            return Some(join_response(g, &r.member_id));
         }
         let m = g.members.get_mut(&r.member_id).expect("present");
         if let Some(old) = m.join.replace(ParkedJoin { reply }) {
@@ -1112,29 +1094,10 @@ impl Broker {
             m.join = None;
             let id = m.id.clone();
             g.members.insert(id.clone(), m);
-            let leader = g.leader.clone().unwrap_or_default();
-            let protocol = g.protocol.clone();
+            // The leader keeps the current assignment rather than computing a new one.
             let response = JoinGroupResponse {
-                generation_id: g.generation,
-                protocol_type: g.protocol_type.clone(),
-                protocol_name: Some(protocol.clone().unwrap_or_default()),
-                leader: leader.clone(),
-                // The leader keeps the current assignment rather than computing a new one.
-                skip_assignment: leader == id,
-                member_id: id.clone(),
-                members: if leader == id {
-                    g.members
-                        .values()
-                        .map(|m| JoinGroupResponseMember {
-                            member_id: m.id.clone(),
-                            group_instance_id: m.instance_id.clone(),
-                            metadata: m.metadata(protocol.as_deref()),
-                        })
-                        .collect()
-                } else {
-                    Vec::new()
-                },
-                ..Default::default()
+                skip_assignment: g.leader.as_deref() == Some(id.as_str()),
+                ..join_response(g, &id)
             };
             let partition = g.partition;
             let record = GroupRecord::Group {
