@@ -18,6 +18,9 @@ use super::history::History;
 use bytes::Bytes;
 use sluice_core::protocol::codes;
 use sluice_core::protocol::messages::create_topics::*;
+use sluice_core::protocol::messages::fetch::{
+    FetchPartition, FetchRequest, FetchTopic, PartitionData,
+};
 use sluice_core::protocol::messages::metadata::*;
 use sluice_core::protocol::{
     decode_response, encode_request, ApiKey, Request, RequestHeader, Response,
@@ -499,6 +502,41 @@ impl Default for Admin {
     fn default() -> Self {
         Admin::new()
     }
+}
+
+/// A fetch of `parts` ((partition, position, leader epoch) each) of the topic from one leader.
+pub fn fetch_request(parts: &[(u32, i64, i32)], max_wait_ms: u64) -> Request {
+    Request::Fetch(FetchRequest {
+        replica_id: -1,
+        max_wait_ms: max_wait_ms as i32,
+        min_bytes: 1,
+        max_bytes: 1 << 20,
+        topics: vec![FetchTopic {
+            topic: TOPIC.into(),
+            partitions: parts
+                .iter()
+                .map(|&(p, position, epoch)| FetchPartition {
+                    partition: p as i32,
+                    current_leader_epoch: epoch,
+                    fetch_offset: position,
+                    partition_max_bytes: 64 * 1024,
+                    ..Default::default()
+                })
+                .collect(),
+        }],
+        ..Default::default()
+    })
+}
+
+/// The records of a fetched partition at or after `from` (a batch may start before it), as
+/// (offset, value); records whose value is not one of ours are left out.
+pub fn fetched_records(pd: &PartitionData, from: i64) -> Vec<(i64, u64)> {
+    let bytes = pd.records.clone().unwrap_or_default();
+    records_of(&bytes)
+        .into_iter()
+        .filter(|(o, _)| *o >= from)
+        .filter_map(|(o, v)| v.map(|v| (o, v)))
+        .collect()
 }
 
 /// The values of the records in one fetched batch blob: (offset, value) of each record.

@@ -12,12 +12,12 @@
 //! A final reader is a consumer of every partition started in the liveness phase; it is done
 //! once it has read each partition up to the high watermark.
 
-use super::client::{records_of, Cx, MetaView, Note, Requests, FETCH_V, TOPIC};
+use super::client::{fetch_request, fetched_records, Cx, MetaView, Note, Requests, FETCH_V, TOPIC};
 use super::config::KafkaBug;
 use super::history::{ConsumerOp, Poll};
 use sluice_core::protocol::codes;
 use sluice_core::protocol::messages::fetch::*;
-use sluice_core::protocol::{Request, Response};
+use sluice_core::protocol::Response;
 use std::collections::BTreeMap;
 
 const MS: u64 = 1_000_000;
@@ -159,26 +159,7 @@ impl Consumer {
                 .push((p, a.position, epoch));
         }
         for (node, parts) in by_node {
-            let request = Request::Fetch(FetchRequest {
-                replica_id: -1,
-                max_wait_ms: cx.workload.fetch_max_wait_ms as i32,
-                min_bytes: 1,
-                max_bytes: 1 << 20,
-                topics: vec![FetchTopic {
-                    topic: TOPIC.into(),
-                    partitions: parts
-                        .iter()
-                        .map(|&(p, position, epoch)| FetchPartition {
-                            partition: p as i32,
-                            current_leader_epoch: epoch,
-                            fetch_offset: position,
-                            partition_max_bytes: 64 * 1024,
-                            ..Default::default()
-                        })
-                        .collect(),
-                }],
-                ..Default::default()
-            });
+            let request = fetch_request(&parts, cx.workload.fetch_max_wait_ms);
             let corr = self.reqs.send(cx, node, FETCH_V, request, Req::Fetch, true);
             self.fetching.insert(node, (corr, parts));
         }
@@ -251,12 +232,7 @@ impl Consumer {
                 match pd.error_code {
                     codes::NONE => {
                         a.out_of_range = 0;
-                        let bytes = pd.records.clone().unwrap_or_default();
-                        let records: Vec<(i64, u64)> = records_of(&bytes)
-                            .into_iter()
-                            .filter(|(o, _)| *o >= from)
-                            .filter_map(|(o, v)| v.map(|v| (o, v)))
-                            .collect();
+                        let records = fetched_records(pd, from);
                         if let Some(&(last, _)) = records.last() {
                             a.last_from = from;
                             a.position = last + 1;

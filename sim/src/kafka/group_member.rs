@@ -30,7 +30,9 @@
 //! Not modelled: the cooperative (incremental) protocol, KIP-848's new protocol, other
 //! assignors, subscription changes, max.poll.interval (a member polls as fast as it reads).
 
-use super::client::{records_of, Channel, Cx, MetaView, Note, Requests, FETCH_V, TOPIC};
+use super::client::{
+    fetch_request, fetched_records, Channel, Cx, MetaView, Note, Requests, FETCH_V, TOPIC,
+};
 use super::config::GroupWorkload;
 use super::history::{ConsumerOp, GroupOp, Poll, StopReason};
 use bytes::Bytes;
@@ -864,26 +866,7 @@ impl GroupMember {
             by_node.entry(node).or_default().push((p, position, epoch));
         }
         for (node, parts) in by_node {
-            let request = Request::Fetch(FetchRequest {
-                replica_id: -1,
-                max_wait_ms: cx.workload.fetch_max_wait_ms as i32,
-                min_bytes: 1,
-                max_bytes: 1 << 20,
-                topics: vec![FetchTopic {
-                    topic: TOPIC.into(),
-                    partitions: parts
-                        .iter()
-                        .map(|&(p, position, epoch)| FetchPartition {
-                            partition: p as i32,
-                            current_leader_epoch: epoch,
-                            fetch_offset: position,
-                            partition_max_bytes: 64 * 1024,
-                            ..Default::default()
-                        })
-                        .collect(),
-                }],
-                ..Default::default()
-            });
+            let request = fetch_request(&parts, cx.workload.fetch_max_wait_ms);
             let corr = self.reqs.send(cx, node, FETCH_V, request, Req::Fetch, true);
             self.fetching.insert(node, (corr, parts, self.epoch));
         }
@@ -898,18 +881,7 @@ impl GroupMember {
             o.caught_up = false;
         }
         if reset {
-            self.reset_pending.insert(p);
-            Self::push_op(
-                cx,
-                GroupOp::Reset {
-                    member: self.id,
-                    member_id: self.member_id.clone(),
-                    partition: p,
-                    offset,
-                    explicit: true,
-                    at: cx.now,
-                },
-            );
+            self.record_reset(p, offset, true, cx);
         }
         cx.history.consumer_ops.push(ConsumerOp::Seek {
             consumer: self.id,
@@ -1286,12 +1258,7 @@ impl GroupMember {
                 match pd.error_code {
                     codes::NONE => {
                         o.out_of_range = 0;
-                        let bytes = pd.records.clone().unwrap_or_default();
-                        let records: Vec<(i64, u64)> = records_of(&bytes)
-                            .into_iter()
-                            .filter(|(x, _)| *x >= from)
-                            .filter_map(|(x, v)| v.map(|v| (x, v)))
-                            .collect();
+                        let records = fetched_records(pd, from);
                         if let Some(&(last, _)) = records.last() {
                             o.position = Some(last + 1);
                         }
@@ -1355,6 +1322,12 @@ impl GroupMember {
     /// auto.offset.reset=earliest after OFFSET_OUT_OF_RANGE: recorded as a reset, since the
     /// next commit may go below what is committed.
     fn auto_reset(&mut self, p: u32, to: i64, cx: &mut Cx<'_>) {
+        self.record_reset(p, to, false, cx);
+        self.seek(p, to, false, cx);
+    }
+
+    /// A position moved back on purpose: the next commit may go below what is committed.
+    fn record_reset(&mut self, p: u32, offset: i64, explicit: bool, cx: &mut Cx<'_>) {
         self.reset_pending.insert(p);
         Self::push_op(
             cx,
@@ -1362,12 +1335,11 @@ impl GroupMember {
                 member: self.id,
                 member_id: self.member_id.clone(),
                 partition: p,
-                offset: to,
-                explicit: false,
+                offset,
+                explicit,
                 at: cx.now,
             },
         );
-        self.seek(p, to, false, cx);
     }
 
     pub fn on_reset(&mut self, channel: Channel, node: u32, cx: &mut Cx<'_>) {
