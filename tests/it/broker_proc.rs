@@ -484,6 +484,42 @@ impl Drop for BrokerProc {
     }
 }
 
+/// Starts three brokers on free loopback ports that know each other as the metadata voters
+/// (node ids 1 to 3, data in `<dir>/node<id>`), each with `extra` flags too. Index i holds node
+/// id i + 1.
+pub fn start_voter_cluster(dir: &Path, extra: &[&str]) -> Vec<BrokerProc> {
+    let specs: Vec<BrokerSpec> = (0..3).map(|_| BrokerSpec::free()).collect();
+    let voters = specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!("{}=127.0.0.1:{}", i + 1, s.peer_port))
+        .collect::<Vec<_>>()
+        .join(",");
+    specs
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut spec)| {
+            spec.args = vec![
+                "--node-id".into(),
+                (i + 1).to_string(),
+                "--voters".into(),
+                voters.clone(),
+            ];
+            spec.args.extend(extra.iter().map(|a| a.to_string()));
+            BrokerProc::start_with(&dir.join(format!("node{}", i + 1)), spec)
+        })
+        .collect()
+}
+
+/// A finished command's stdout and stderr, as text.
+pub fn output_text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 /// `n` distinct ports that were free a moment ago: bind port 0 `n` times (holding every
 /// listener until all are bound, so no port comes back twice), read the ports, close the
 /// listeners. Another process could take one before the broker binds; on loopback in a test run

@@ -2,19 +2,10 @@
 //! directory, a mistyped config key and a missing topic; `topic describe` and the metrics
 //! endpoint reflect what was produced.
 
-use crate::broker_proc::{run_sluice as run, BrokerProc, TempDir};
+use crate::broker_proc::{output_text as text, run_sluice as run, BrokerProc, TempDir};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Output;
 use std::time::Duration;
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 #[test]
 fn the_cli_refuses_mistakes_clearly_and_reports_what_it_did() {

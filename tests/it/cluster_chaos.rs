@@ -22,7 +22,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use crate::broker_proc::{BrokerProc, BrokerSpec, TempDir};
+use crate::broker_proc::{start_voter_cluster, BrokerProc, TempDir};
 use crate::rdkafka_client::{admin, admin_options, block_on, Reports};
 
 const TOPIC: &str = "chaos";
@@ -30,30 +30,6 @@ const PARTITIONS: i32 = 6;
 const ROUNDS: usize = 6;
 const PER_ROUND: usize = 600;
 const OP_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Starts three brokers that know each other as metadata voters.
-fn start_cluster(tmp: &TempDir) -> Vec<BrokerProc> {
-    let specs: Vec<BrokerSpec> = (0..3).map(|_| BrokerSpec::free()).collect();
-    let voters = specs
-        .iter()
-        .enumerate()
-        .map(|(i, s)| format!("{}=127.0.0.1:{}", i + 1, s.peer_port))
-        .collect::<Vec<_>>()
-        .join(",");
-    specs
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut spec)| {
-            spec.args = vec![
-                "--node-id".into(),
-                (i + 1).to_string(),
-                "--voters".into(),
-                voters.clone(),
-            ];
-            BrokerProc::start_with(&tmp.path().join(format!("b{}", i + 1)), spec)
-        })
-        .collect()
-}
 
 fn bootstrap(brokers: &[BrokerProc]) -> String {
     brokers
@@ -102,7 +78,7 @@ fn dump_logs(brokers: &[BrokerProc]) {
 #[test]
 fn acks_all_records_survive_repeated_leader_kills_exactly_once_and_in_order() {
     let tmp = TempDir::new("cluster-chaos");
-    let mut brokers = start_cluster(&tmp);
+    let mut brokers = start_voter_cluster(tmp.path(), &[]);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&mut brokers)));
     if let Err(panic) = result {
         dump_logs(&brokers);

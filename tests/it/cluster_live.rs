@@ -7,8 +7,9 @@
 //! Every wait polls `sluice cluster status` against a deadline; between polls the harness waits
 //! for broker output (at most a short while), never a fixed sleep.
 
-use crate::broker_proc::{free_loopback_ports, run_sluice, BrokerProc, BrokerSpec, TempDir};
-use std::process::Output;
+use crate::broker_proc::{
+    output_text as text, run_sluice, start_voter_cluster, BrokerProc, TempDir,
+};
 use std::time::{Duration, Instant};
 
 /// How long the cluster may take to form, elect, fail over or catch up.
@@ -17,14 +18,6 @@ const CONVERGE_WITHIN: Duration = Duration::from_secs(60);
 const POLL_EVERY: Duration = Duration::from_millis(100);
 const TOPIC: &str = "orders";
 const PARTITIONS: i32 = 3;
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 struct Cluster {
     /// Index i holds node id i + 1.
@@ -35,26 +28,7 @@ struct Cluster {
 impl Cluster {
     fn start() -> Cluster {
         let dir = TempDir::new("cluster");
-        let ports = free_loopback_ports(6);
-        let voters = (0..3)
-            .map(|i| format!("{}=127.0.0.1:{}", i + 1, ports[3 + i]))
-            .collect::<Vec<_>>()
-            .join(",");
-        let brokers = (0..3)
-            .map(|i| {
-                let spec = BrokerSpec {
-                    port: ports[i],
-                    peer_port: ports[3 + i],
-                    args: vec![
-                        "--node-id".into(),
-                        (i + 1).to_string(),
-                        "--voters".into(),
-                        voters.clone(),
-                    ],
-                };
-                BrokerProc::start_with(&dir.path().join(format!("node{}", i + 1)), spec)
-            })
-            .collect();
+        let brokers = start_voter_cluster(dir.path(), &[]);
         Cluster { brokers, _dir: dir }
     }
 

@@ -17,7 +17,8 @@
 //! session timeout instead, to measure the rebalance time a default client sees (not in CI).
 
 use crate::broker_proc::{
-    file_tail, free_loopback_ports, run_sluice, BrokerProc, BrokerSpec, CapturedChild, TempDir,
+    file_tail, output_text as text, run_sluice, start_voter_cluster, BrokerProc, CapturedChild,
+    TempDir,
 };
 use crate::python_clients::{repo_root, venv_python};
 use json::{Json, Read};
@@ -34,14 +35,6 @@ const POLL_EVERY: Duration = Duration::from_millis(100);
 const CLIENT_TIMEOUT_S: u64 = 120;
 const TOPIC: &str = "orders";
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// Three brokers, all metadata voters, each with its own ports and data directory.
 struct Cluster {
     /// Index i holds node id i + 1.
@@ -52,30 +45,9 @@ struct Cluster {
 impl Cluster {
     fn start(label: &str, extra: &[&str]) -> Cluster {
         let dir = TempDir::new(label);
-        let ports = free_loopback_ports(6);
-        let voters = (0..3)
-            .map(|i| format!("{}=127.0.0.1:{}", i + 1, ports[3 + i]))
-            .collect::<Vec<_>>()
-            .join(",");
-        let brokers = (0..3)
-            .map(|i| {
-                let mut args: Vec<String> = vec![
-                    "--node-id".into(),
-                    (i + 1).to_string(),
-                    "--voters".into(),
-                    voters.clone(),
-                    "--group-initial-rebalance-delay-ms".into(),
-                    "500".into(),
-                ];
-                args.extend(extra.iter().map(|a| a.to_string()));
-                let spec = BrokerSpec {
-                    port: ports[i],
-                    peer_port: ports[3 + i],
-                    args,
-                };
-                BrokerProc::start_with(&dir.path().join(format!("node{}", i + 1)), spec)
-            })
-            .collect();
+        let mut flags = vec!["--group-initial-rebalance-delay-ms", "500"];
+        flags.extend_from_slice(extra);
+        let brokers = start_voter_cluster(dir.path(), &flags);
         Cluster { brokers, dir }
     }
 
