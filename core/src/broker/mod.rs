@@ -1106,7 +1106,9 @@ impl Broker {
             }
         }
         self.expire_waits();
-        self.group_timers();
+        if self.groups.next_deadline().is_some_and(|d| d <= now) {
+            self.group_timers();
+        }
     }
 
     /// Hands leadership back to each partition's preferred replica (the first) when it is
