@@ -3,17 +3,8 @@
 //!
 //! Exit codes: 0 success, 1 a failed operation (the message says why), 2 bad usage (clap).
 
-mod client;
-mod codecs;
-mod config;
-mod disk;
-mod groups;
-mod metrics;
-mod peers;
-mod server;
-mod tools;
-
 use clap::{Parser, Subcommand};
+use sluice::{config, groups, tools};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -185,5 +176,9 @@ fn run_broker(args: BrokerArgs) -> Result<(), String> {
         settings.auto_create_topics = true;
     }
     settings.validate()?;
-    server::run(settings)
+    #[cfg(not(madsim))]
+    return sluice::server::run(settings);
+    // A `--cfg madsim` build is a simulation: its brokers run inside tests/madsim.
+    #[cfg(madsim)]
+    return Err("this is a --cfg madsim build; its brokers run only in tests/madsim".into());
 }

@@ -5,7 +5,7 @@
 //! - Other brokers' frames arrive through `peers` on their own bounded channel, which the owner
 //!   task serves before client requests (a busy client load must not starve Raft heartbeats);
 //!   `Output::Peer` goes to the destination's outbound queue without waiting.
-//! - One storage thread performs storage jobs on real files, in order. It drains every queued
+//! - One storage thread performs storage jobs on the node's `Disk` (real files), in order. It drains every queued
 //!   job before syncing, and syncs each target (a partition, the metadata log) once for all the
 //!   Sync requests in that drain (group commit): acks=all waits for an fsync, but concurrent
 //!   producers share it. Completions that come before the drain's first Sync are sent before
@@ -16,8 +16,15 @@
 //!
 //! This file makes no Kafka or Raft decisions: it moves bytes, runs timers and performs
 //! storage jobs.
+//!
+//! [`run`] is the product: real files, the host's clocks, SIGTERM. [`serve_on`] is the same
+//! broker on whatever [`Node`] it is given; the madsim tests (`tests/madsim`) give it a
+//! simulated disk that loses unsynced writes when the node is killed and a skewed clock, and
+//! run it under `--cfg madsim`, where the storage thread becomes a task (madsim runs one
+//! thread) and every socket, timer and task is simulated.
 
 use crate::config::Settings;
+#[cfg(not(madsim))]
 use crate::disk::FileDisk;
 use crate::metrics::{self, ApiLabel, Metrics, PartitionLabel};
 use crate::peers::{self, Peers};
@@ -28,7 +35,7 @@ use sluice_core::broker::{
 use sluice_core::protocol::{next_frame, ApiKey, FrameStatus};
 use sluice_core::raft::StorageRequest;
 use sluice_core::rng::DetRng;
-use sluice_core::storage::StoreError;
+use sluice_core::storage::{Disk, StoreError};
 use sluice_core::time::{Instant as CoreInstant, Now};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -47,22 +54,53 @@ const MAX_IN_FLIGHT_PER_CONNECTION: usize = 128;
 const MAX_DRAIN: usize = 4096;
 
 /// The clock the core sees: monotonic nanoseconds since start, and wall milliseconds.
+///
+/// The product runs on the host's clocks ([`Clock::system`]). A skewed clock
+/// ([`Clock::skewed`]) models a node whose wall clock is off and whose monotonic clock runs
+/// fast or slow, as the madsim tests' nodes do (madsim has one global clock).
 #[derive(Clone, Copy, Debug)]
-struct Clock {
+pub struct Clock {
     origin: Instant,
+    wall_offset_ms: i64,
+    /// Parts per million the monotonic clock gains (negative: loses) on the host's.
+    rate_ppm: i64,
 }
 
+const PPM: i128 = 1_000_000;
+
 impl Clock {
+    /// The host's clocks, from now.
+    pub fn system() -> Clock {
+        Clock::skewed(0, 0)
+    }
+
+    /// Wall time `wall_offset_ms` off the host's; monotonic time running `rate_ppm` parts per
+    /// million fast (negative: slow), clamped to ±50%.
+    pub fn skewed(wall_offset_ms: i64, rate_ppm: i64) -> Clock {
+        Clock {
+            origin: Instant::now(),
+            wall_offset_ms,
+            rate_ppm: rate_ppm.clamp(-500_000, 500_000),
+        }
+    }
+
     fn now(&self) -> Now {
-        let mono = CoreInstant::from_nanos(self.origin.elapsed().as_nanos() as u64);
+        let elapsed = self.origin.elapsed().as_nanos() as i128;
+        let mono = elapsed * (PPM + i128::from(self.rate_ppm)) / PPM;
+        let mono = CoreInstant::from_nanos(u64::try_from(mono).unwrap_or(u64::MAX));
         let wall_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+            .map_or(0, |d| d.as_millis() as i64)
+            + self.wall_offset_ms;
         Now::at(mono, wall_ms)
     }
 
+    /// The host instant at which this clock reads `at` (rounded up, so a timer never fires
+    /// before its deadline on this clock).
     fn std_instant(&self, at: CoreInstant) -> Instant {
-        self.origin + Duration::from_nanos(at.as_nanos())
+        let rate = PPM + i128::from(self.rate_ppm);
+        let host = (i128::from(at.as_nanos()) * PPM + rate - 1) / rate;
+        self.origin + Duration::from_nanos(u64::try_from(host).unwrap_or(u64::MAX))
     }
 
     fn wall_ms(&self) -> i64 {
@@ -99,7 +137,19 @@ struct ConnHandle {
     stop: Option<oneshot::Sender<()>>,
 }
 
+/// What a broker runs on besides its settings.
+#[derive(Debug)]
+pub struct Node<D> {
+    /// The disk its storage lives on; `data_dir` is an absolute path on it.
+    pub disk: D,
+    pub data_dir: String,
+    pub clock: Clock,
+    /// Seeds the broker's randomness (election timeouts).
+    pub seed: u64,
+}
+
 /// Runs the broker until SIGTERM or Ctrl-C.
+#[cfg(not(madsim))]
 pub fn run(settings: Settings) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -110,6 +160,9 @@ pub fn run(settings: Settings) -> Result<(), String> {
     rt.block_on(serve(settings))
 }
 
+/// The product: real files under the data directory (locked against a second broker), the
+/// host's clocks.
+#[cfg(not(madsim))]
 async fn serve(settings: Settings) -> Result<(), String> {
     std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
         format!(
@@ -130,7 +183,31 @@ async fn serve(settings: Settings) -> Result<(), String> {
             lock_path.display()
         )
     })?;
-    let data_dir = data_dir.to_string_lossy().into_owned();
+    let node = Node {
+        disk: FileDisk::new(),
+        data_dir: data_dir.to_string_lossy().into_owned(),
+        clock: Clock::system(),
+        seed: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+    };
+    let result = serve_on(settings, node).await;
+    drop(lock);
+    result
+}
+
+/// Runs a broker on `node` until the stop signal (SIGTERM or Ctrl-C; under madsim, the
+/// simulated Ctrl-C) or a storage failure.
+pub async fn serve_on<D: Disk + Send + 'static>(
+    settings: Settings,
+    node: Node<D>,
+) -> Result<(), String> {
+    let Node {
+        mut disk,
+        data_dir,
+        clock,
+        seed,
+    } = node;
     let listener = TcpListener::bind(settings.listen_addr()?)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
@@ -183,18 +260,11 @@ async fn serve(settings: Settings) -> Result<(), String> {
         tokio::spawn(metrics::serve(m, metrics.clone()));
     }
 
-    let clock = Clock {
-        origin: Instant::now(),
-    };
-    let mut disk = FileDisk::new();
     let storage = sluice_core::broker::BrokerStorage::new(&data_dir)
         .with_decompressor(Box::new(crate::codecs::Codecs));
     let catalogue = storage
         .load_catalogue(&mut disk)
         .map_err(|e| format!("cannot read the catalogue in {data_dir}: {e}"))?;
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
     let mut broker = Broker::new(cfg, catalogue.as_deref(), DetRng::new(seed), clock.now())
         .map_err(|e| format!("cannot start the broker: {e}"))?;
     let voter_list = if voters.is_empty() {
@@ -223,13 +293,16 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let peer_acceptor = tokio::spawn(peers::accept(peer_listener, peer_tx, metrics.clone()));
     let mut peers = Peers::new(broker.config().node_id, voters, metrics.clone());
 
-    let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<(StorageTarget, StorageJob)>();
+    let (jobs_tx, jobs_rx) = mpsc::unbounded_channel::<(StorageTarget, StorageJob)>();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<FromStorage>();
-    let storage_metrics = metrics.clone();
-    let storage_thread = std::thread::Builder::new()
-        .name("sluice-storage".into())
-        .spawn(move || storage_loop(storage, disk, jobs_rx, done_tx, clock, storage_metrics))
-        .map_err(|e| format!("cannot start the storage thread: {e}"))?;
+    let worker = StorageWorker {
+        storage,
+        disk,
+        done: done_tx,
+        clock,
+        metrics: metrics.clone(),
+    };
+    let storage_thread = spawn_storage(worker, jobs_rx)?;
 
     let (to_broker, mut from_conns) = mpsc::channel::<ToBroker>(REQUEST_QUEUE);
     let max_frame = settings.max_frame_bytes;
@@ -276,6 +349,8 @@ async fn serve(settings: Settings) -> Result<(), String> {
     );
     loop {
         let deadline = broker.poll_timeout().map(|d| clock.std_instant(d));
+        // Under madsim, tokio's Instant is std's and the conversion is the identity.
+        #[cfg_attr(madsim, allow(clippy::useless_conversion))]
         let sleep = async {
             match deadline {
                 Some(d) => tokio::time::sleep_until(d.into()).await,
@@ -343,16 +418,10 @@ async fn serve(settings: Settings) -> Result<(), String> {
     drop(conns);
     drop(jobs_tx);
     // The storage thread finishes the queued jobs, syncs everything and stops.
-    let joined = tokio::task::spawn_blocking(move || storage_thread.join())
-        .await
-        .map_err(|e| e.to_string())?;
-    if joined.is_err() {
-        return Err("the storage thread panicked".into());
-    }
+    storage_thread.join().await?;
     if result.is_ok() {
         info!("stopped cleanly");
     }
-    drop(lock);
     result
 }
 
@@ -366,7 +435,7 @@ fn route(
     outputs: &mut Vec<Output>,
     conns: &mut HashMap<ConnId, ConnHandle>,
     peers: &mut Peers,
-    jobs: &std::sync::mpsc::Sender<(StorageTarget, StorageJob)>,
+    jobs: &mpsc::UnboundedSender<(StorageTarget, StorageJob)>,
     metrics: &Metrics,
     clock: &Clock,
 ) {
@@ -621,23 +690,40 @@ async fn connection(
     debug!(conn, "connection closed");
 }
 
-/// The storage thread: performs jobs in order, with one fsync per target per drain.
-fn storage_loop(
-    mut storage: sluice_core::broker::BrokerStorage,
-    mut disk: FileDisk,
-    jobs: std::sync::mpsc::Receiver<(StorageTarget, StorageJob)>,
+/// The storage thread's state: performs jobs in order, with one fsync per target per drain.
+struct StorageWorker<D> {
+    storage: sluice_core::broker::BrokerStorage,
+    disk: D,
     done: mpsc::UnboundedSender<FromStorage>,
     clock: Clock,
     metrics: Arc<Metrics>,
-) {
-    enum Slot {
-        Done(StorageTarget, StorageDone),
-        Synced(StorageTarget, sluice_core::ids::LogIndex),
-    }
-    let fail = |e: StoreError| {
-        let _ = done.send(FromStorage::Failed(e.to_string()));
-    };
-    while let Ok(first) = jobs.recv() {
+}
+
+/// The storage worker failed (and said so on `done`): it stops without a final sync.
+struct StorageFailed;
+
+/// A completed job, or a Sync request waiting for its target's sync.
+enum Slot {
+    Done(StorageTarget, StorageDone),
+    Synced(StorageTarget, sluice_core::ids::LogIndex),
+}
+
+/// A drain whose writes are done and whose syncs are not.
+struct Unsynced {
+    /// Each target to sync once for all of its Sync requests in the drain.
+    targets: Vec<StorageTarget>,
+    /// The completions from the drain's first Sync on, sent once the syncs are done.
+    slots: Vec<Slot>,
+}
+
+impl<D: Disk> StorageWorker<D> {
+    /// A drain's first half: `first` and whatever is queued behind it (up to `MAX_DRAIN`) are
+    /// performed, except the syncs; completions before the first Sync are sent.
+    fn write(
+        &mut self,
+        first: (StorageTarget, StorageJob),
+        jobs: &mut mpsc::UnboundedReceiver<(StorageTarget, StorageJob)>,
+    ) -> Result<Unsynced, StorageFailed> {
         let mut batch = vec![first];
         while batch.len() < MAX_DRAIN {
             match jobs.try_recv() {
@@ -646,19 +732,17 @@ fn storage_loop(
             }
         }
         let mut slots = Vec::with_capacity(batch.len());
-        let mut to_sync: Vec<StorageTarget> = Vec::new();
+        let mut targets: Vec<StorageTarget> = Vec::new();
         for (target, job) in batch {
             if let StorageJob::Raft(StorageRequest::Sync { up_to }) = job {
-                if !to_sync.contains(&target) {
-                    to_sync.push(target);
+                if !targets.contains(&target) {
+                    targets.push(target);
                 }
                 slots.push(Slot::Synced(target, up_to));
                 continue;
             }
-            match storage.execute(&mut disk, target, job, clock.wall_ms()) {
-                Ok(d) => slots.push(Slot::Done(target, d)),
-                Err(e) => return fail(e),
-            }
+            let d = self.execute(target, job)?;
+            slots.push(Slot::Done(target, d));
         }
         // Completions before the first Sync do not depend on the fsync: send them now, so an
         // acks=1 answer (the batch is written to the OS) does not wait for the disk.
@@ -667,47 +751,149 @@ fn storage_loop(
             .position(|s| matches!(s, Slot::Synced(..)))
             .unwrap_or(slots.len());
         let rest = slots.split_off(first_sync);
-        for slot in slots {
-            if let Slot::Done(target, d) = slot {
-                if done.send(FromStorage::Done { target, done: d }).is_err() {
-                    break;
-                }
-            }
-        }
-        let slots = rest;
-        for target in to_sync {
+        self.send(slots);
+        Ok(Unsynced {
+            targets,
+            slots: rest,
+        })
+    }
+
+    /// A drain's second half: one sync per target, then the remaining completions.
+    fn sync(&mut self, drain: Unsynced) -> Result<(), StorageFailed> {
+        for target in drain.targets {
             let started = Instant::now();
             let job = StorageJob::Raft(StorageRequest::Sync {
                 up_to: sluice_core::ids::LogIndex::ZERO,
             });
-            if let Err(e) = storage.execute(&mut disk, target, job, clock.wall_ms()) {
-                return fail(e);
-            }
-            metrics
+            self.execute(target, job)?;
+            self.metrics
                 .fsync_seconds
                 .observe(started.elapsed().as_secs_f64());
         }
+        self.send(drain.slots);
+        Ok(())
+    }
+
+    fn send(&self, slots: Vec<Slot>) {
         for slot in slots {
-            let (target, d) = match slot {
+            let (target, done) = match slot {
                 Slot::Done(t, d) => (t, d),
                 Slot::Synced(t, up_to) => (
                     t,
                     StorageDone::Raft(sluice_core::raft::StorageCompletion::Synced { up_to }),
                 ),
             };
-            if done.send(FromStorage::Done { target, done: d }).is_err() {
-                break;
+            if self.done.send(FromStorage::Done { target, done }).is_err() {
+                return;
             }
         }
     }
-    if let Err(e) = storage.sync_all(&mut disk) {
-        error!(error = %e, "final sync failed");
+
+    fn execute(
+        &mut self,
+        target: StorageTarget,
+        job: StorageJob,
+    ) -> Result<StorageDone, StorageFailed> {
+        let wall_ms = self.clock.wall_ms();
+        self.storage
+            .execute(&mut self.disk, target, job, wall_ms)
+            .map_err(|e: StoreError| {
+                let _ = self.done.send(FromStorage::Failed(e.to_string()));
+                StorageFailed
+            })
+    }
+
+    /// The job queue closed (the broker is stopping): make everything durable.
+    fn finish(&mut self) {
+        if let Err(e) = self.storage.sync_all(&mut self.disk) {
+            error!(error = %e, "final sync failed");
+        }
+    }
+}
+
+/// The running storage worker.
+struct StorageHandle {
+    #[cfg(not(madsim))]
+    thread: std::thread::JoinHandle<()>,
+    #[cfg(madsim)]
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Production: a thread of its own, since storage calls block.
+#[cfg(not(madsim))]
+fn spawn_storage<D: Disk + Send + 'static>(
+    mut worker: StorageWorker<D>,
+    mut jobs: mpsc::UnboundedReceiver<(StorageTarget, StorageJob)>,
+) -> Result<StorageHandle, String> {
+    let thread = std::thread::Builder::new()
+        .name("sluice-storage".into())
+        .spawn(move || {
+            while let Some(first) = jobs.blocking_recv() {
+                let synced = worker
+                    .write(first, &mut jobs)
+                    .and_then(|drain| worker.sync(drain));
+                if synced.is_err() {
+                    return;
+                }
+            }
+            worker.finish();
+        })
+        .map_err(|e| format!("cannot start the storage thread: {e}"))?;
+    Ok(StorageHandle { thread })
+}
+
+/// Simulated disk times: a drain's writes, and its syncs. A node killed during the sync
+/// loses what the drain wrote, as a process killed in `fdatasync` may.
+#[cfg(madsim)]
+const SIM_WRITE_TIME: Duration = Duration::from_micros(100);
+#[cfg(madsim)]
+const SIM_SYNC_TIME: Duration = Duration::from_millis(1);
+
+/// Under madsim: a task on the node (madsim runs one thread; the simulated disk does not
+/// block), which dies with the node when it is killed.
+#[cfg(madsim)]
+fn spawn_storage<D: Disk + Send + 'static>(
+    mut worker: StorageWorker<D>,
+    mut jobs: mpsc::UnboundedReceiver<(StorageTarget, StorageJob)>,
+) -> Result<StorageHandle, String> {
+    let task = tokio::spawn(async move {
+        while let Some(first) = jobs.recv().await {
+            tokio::time::sleep(SIM_WRITE_TIME).await;
+            let Ok(drain) = worker.write(first, &mut jobs) else {
+                return;
+            };
+            if !drain.targets.is_empty() {
+                tokio::time::sleep(SIM_SYNC_TIME).await;
+            }
+            if worker.sync(drain).is_err() {
+                return;
+            }
+        }
+        worker.finish();
+    });
+    Ok(StorageHandle { task })
+}
+
+impl StorageHandle {
+    /// Waits for the worker to finish the queued jobs and stop.
+    async fn join(self) -> Result<(), String> {
+        #[cfg(not(madsim))]
+        let joined = {
+            let thread = self.thread;
+            tokio::task::spawn_blocking(move || thread.join())
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|_| ())
+        };
+        #[cfg(madsim)]
+        let joined = self.task.await.map_err(|_| ());
+        joined.map_err(|()| "the storage thread panicked".to_string())
     }
 }
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
+    #[cfg(all(unix, not(madsim)))]
     {
         let mut term =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -719,7 +905,7 @@ async fn shutdown_signal() {
             _ = term.recv() => {}
         }
     }
-    #[cfg(not(unix))]
+    #[cfg(any(not(unix), madsim))]
     {
         let _ = ctrl_c.await;
     }
