@@ -509,7 +509,38 @@ fn log_event(e: Event, metrics: &Metrics) {
             topic,
             partition,
             epoch,
-        } => info!(%topic, partition, epoch, "this broker no longer leads the partition"),
+            leader,
+        } => match leader {
+            Some(leader) => info!(
+                %topic,
+                partition,
+                epoch,
+                new_leader = leader,
+                "this broker no longer leads the partition"
+            ),
+            None => info!(
+                %topic,
+                partition,
+                epoch,
+                "this broker no longer leads the partition (no leader known yet)"
+            ),
+        },
+        Event::ElectionStarted {
+            topic,
+            partition,
+            epoch,
+        } => info!(
+            %topic,
+            partition,
+            epoch,
+            "no leader heard from; this broker stands for election"
+        ),
+        Event::FollowingLeader {
+            topic,
+            partition,
+            epoch,
+            leader,
+        } => info!(%topic, partition, epoch, leader, "following the partition's leader"),
         Event::Truncated {
             topic,
             partition,

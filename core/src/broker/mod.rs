@@ -270,6 +270,22 @@ pub enum Event {
         topic: String,
         partition: u32,
         epoch: i32,
+        /// The new leader, if this broker knows it.
+        leader: Option<i32>,
+    },
+    /// This broker's replica timed out waiting for a leader and stands for election in
+    /// `epoch` (its pre-vote succeeded: a majority also lost the leader).
+    ElectionStarted {
+        topic: String,
+        partition: u32,
+        epoch: i32,
+    },
+    /// This broker's replica follows a new leader (`leader`, in `epoch`).
+    FollowingLeader {
+        topic: String,
+        partition: u32,
+        epoch: i32,
+        leader: i32,
     },
     /// Uncommitted entries of this replica were removed to match the leader.
     Truncated {
@@ -979,9 +995,10 @@ impl Broker {
                         lost = true;
                     }
                 }
-                raft::Output::Event(raft::Event::RoleChanged { term, role, .. }) => {
+                raft::Output::Event(raft::Event::RoleChanged { term, role, leader }) => {
                     let epoch = i32::try_from(term.0).unwrap_or(i32::MAX);
                     let (topic, partition) = (p.topic.clone(), p.index);
+                    let leader = leader.map(|l| l.0 as i32);
                     if role == raft::Role::Leader {
                         p.was_leader = true;
                         self.outputs.push_back(Output::Event(Event::LeaderElected {
@@ -989,14 +1006,36 @@ impl Broker {
                             partition,
                             epoch,
                         }));
-                    } else if p.was_leader {
+                        continue;
+                    }
+                    if p.was_leader {
                         p.was_leader = false;
                         lost = true;
                         self.outputs.push_back(Output::Event(Event::LeaderLost {
+                            topic: topic.clone(),
+                            partition,
+                            epoch,
+                            leader,
+                        }));
+                    }
+                    let event = match (role, leader) {
+                        (raft::Role::Candidate, _) => Some(Event::ElectionStarted {
                             topic,
                             partition,
                             epoch,
-                        }));
+                        }),
+                        (raft::Role::Follower, Some(leader)) if leader != self.cfg.node_id => {
+                            Some(Event::FollowingLeader {
+                                topic,
+                                partition,
+                                epoch,
+                                leader,
+                            })
+                        }
+                        _ => None,
+                    };
+                    if let Some(e) = event {
+                        self.outputs.push_back(Output::Event(e));
                     }
                 }
                 raft::Output::Event(raft::Event::Truncated { from, removed }) => {

@@ -77,6 +77,8 @@ struct PartQueue {
     draining: bool,
     /// The last batch sent the first time: (sequence, records).
     last_sent: Option<(i32, usize)>,
+    /// The highest first sequence acknowledged in this epoch.
+    acked_seq: Option<i32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -256,6 +258,7 @@ impl Producer {
             part.next_seq = 0;
             part.draining = false;
             part.last_sent = None;
+            part.acked_seq = None;
         }
         for b in self.batches.values_mut() {
             b.seq = -1;
@@ -481,6 +484,10 @@ impl Producer {
         b.state = State::Queued;
         if code == codes::NONE {
             self.acked += 1;
+            if b.seq >= 0 {
+                let part = &mut self.parts[p as usize];
+                part.acked_seq = Some(part.acked_seq.map_or(b.seq, |a| a.max(b.seq)));
+            }
             self.finish(
                 id,
                 SendOutcome::Ok {
@@ -518,6 +525,23 @@ impl Producer {
             // one is a race (the earlier one was refused or is being retried, say by a leader
             // that began serving in between) and is retried; on the first unacknowledged
             // batch it means the leader lost this producer's state.
+            if code == codes::OUT_OF_ORDER_SEQUENCE_NUMBER
+                && b.seq >= 0
+                && self.parts[p as usize].acked_seq.is_some_and(|a| a > b.seq)
+            {
+                // The leader acknowledged a later sequence of this epoch, which it accepts
+                // only after this one: this batch is in the log and only its answer was lost
+                // (a leader that appended it went away). Its retry is now too old for the
+                // leader's duplicate window. Resending it under a new epoch would append it
+                // twice; it is done, at an offset the producer cannot know.
+                cx.notes.push(Note::Trace(
+                    "sequence behind an acknowledged one (partition, seq)",
+                    i64::from(p),
+                    i64::from(b.seq),
+                ));
+                self.finish(id, SendOutcome::Unknown, cx);
+                return;
+            }
             let first = self.parts[p as usize].queue.front() == Some(&id);
             let lost_session = code == codes::INVALID_PRODUCER_EPOCH
                 || (first
