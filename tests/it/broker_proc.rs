@@ -19,7 +19,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -255,12 +255,21 @@ pub fn file_tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// How to start a broker: its client and peer ports on 127.0.0.1, and flags to add.
+/// How to start a broker: its client and peer ports on `host` (127.0.0.1 unless a test says
+/// otherwise), flags to add, and an optional command prefix it runs under.
 #[derive(Clone, Debug)]
 pub struct BrokerSpec {
     pub port: u16,
     pub peer_port: u16,
     pub args: Vec<String>,
+    /// The address both listeners bind and clients and peers use.
+    pub host: Ipv4Addr,
+    /// A command that runs the broker, e.g. `ip netns exec NS` (tests/it/netns_faults.rs); the
+    /// binary and its arguments are appended. It must exec the broker, so that the child's pid
+    /// is the broker's (signals reach it). With a prefix the harness may not be able to reach
+    /// `host` itself, so the broker counts as ready when its log says it is listening (it logs
+    /// "sluice broker starting" after binding both listeners) instead of when a connect works.
+    pub prefix: Vec<String>,
 }
 
 impl BrokerSpec {
@@ -271,11 +280,17 @@ impl BrokerSpec {
             port: ports[0],
             peer_port: ports[1],
             args: Vec::new(),
+            host: Ipv4Addr::LOCALHOST,
+            prefix: Vec::new(),
         }
     }
 }
 
-/// One `sluice broker` process on 127.0.0.1, restartable on the same ports and data directory.
+/// The line a broker logs once both of its listeners are bound.
+const STARTED_LINE: &str = "sluice broker starting";
+
+/// One `sluice broker` process on 127.0.0.1 (or `BrokerSpec::host`), restartable on the same ports
+/// and data directory.
 #[derive(Debug)]
 pub struct BrokerProc {
     proc: Option<CapturedChild>,
@@ -311,14 +326,14 @@ impl BrokerProc {
         broker
     }
 
-    /// The bootstrap address for clients, `127.0.0.1:PORT`.
+    /// The bootstrap address for clients, `HOST:PORT` (`127.0.0.1:PORT` by default).
     pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.spec.port)
+        format!("{}:{}", self.spec.host, self.spec.port)
     }
 
-    /// Where other brokers reach this one, `127.0.0.1:PEER_PORT`.
+    /// Where other brokers reach this one, `HOST:PEER_PORT` (`127.0.0.1:PEER_PORT` by default).
     pub fn peer_addr(&self) -> String {
-        format!("127.0.0.1:{}", self.spec.peer_port)
+        format!("{}:{}", self.spec.host, self.spec.peer_port)
     }
 
     /// Whether the broker process is running (not killed or terminated by the harness).
@@ -405,15 +420,29 @@ impl BrokerProc {
 
     fn spawn_and_wait_ready(&mut self) {
         let bin = sluice_bin();
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.spec.port));
+        let addr = SocketAddr::from((self.spec.host, self.spec.port));
         let peer = self.peer_addr();
+        let prefix = if self.spec.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{} ", self.spec.prefix.join(" "))
+        };
         self.note(&format!(
-            "starting {} broker --data-dir {} --listen {addr} --peer-listen {peer} {}",
+            "starting {prefix}{} broker --data-dir {} --listen {addr} --peer-listen {peer} {}",
             bin.display(),
             self.data_dir.display(),
             self.spec.args.join(" ")
         ));
-        let mut cmd = Command::new(&bin);
+        // With a prefix, readiness is one more start-up line in the log than before the spawn.
+        let started_before = self.started_lines();
+        let mut cmd = match self.spec.prefix.split_first() {
+            None => Command::new(&bin),
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(&bin);
+                c
+            }
+        };
         cmd.arg("broker")
             .arg("--data-dir")
             .arg(&self.data_dir)
@@ -430,7 +459,12 @@ impl BrokerProc {
         let started = Instant::now();
         let deadline = started + READY_WITHIN;
         loop {
-            if TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
+            let ready = if self.spec.prefix.is_empty() {
+                TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
+            } else {
+                self.started_lines() > started_before
+            };
+            if ready {
                 self.note(&format!(
                     "accepting on {addr} after {:?}",
                     started.elapsed()
@@ -455,6 +489,14 @@ impl BrokerProc {
             }
             p.pace(POLL_EVERY.min(deadline - now));
         }
+    }
+
+    /// How many times the log says a broker started listening (all runs).
+    fn started_lines(&self) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .matches(STARTED_LINE)
+            .count()
     }
 
     /// Harness notes go into the broker log too, so the log reads as one story.

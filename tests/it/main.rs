@@ -25,6 +25,10 @@
 //!   kafka-python resumes from its commits, two groups each get every record, and
 //!   `sluice group` follows kcat's balanced consumer.
 //! - `python_clients`: confluent-kafka and kafka-python produce, read back and survive a SIGKILL.
+//! - `netns_faults`: three brokers in their own network namespaces under iptables partitions,
+//!   one-way cuts, packet loss, SIGSTOP and SIGKILL, with confluent-kafka producing and
+//!   consuming in a group; the history is checked for lost, duplicated and reordered records
+//!   (needs root, `ip` and `iptables`).
 //! - `rdkafka_client`: librdkafka (the `rdkafka` crate) produces with every codec, reads back,
 //!   checks watermarks and timestamp lookups, and survives a SIGKILL; missing and deleted topics.
 
@@ -40,6 +44,7 @@ mod gates;
 mod groups_live;
 mod hostile_live;
 mod more_clients;
+mod netns_faults;
 mod python_clients;
 mod rdkafka_client;
 mod recovery_live;
