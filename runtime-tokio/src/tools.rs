@@ -349,7 +349,15 @@ struct BrokerRow {
     id: i32,
     /// `None` for a broker that Metadata does not list (fenced or gone).
     address: Option<String>,
+    /// Whether a listed broker answered this tool (within `REACH_TIMEOUT`); `None`: not asked.
+    /// A broker the controller still lists but that does not answer is cut off or stopped,
+    /// and the controller has not fenced it yet (it does after its session timeout).
+    reachable: Option<bool>,
 }
+
+/// How long `cluster status` waits for each broker it asks for replica lags: a broker cut
+/// off by a network partition (or stopped) must not hold the report up.
+const REACH_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, PartialEq, Eq)]
 struct PartitionRow {
@@ -394,6 +402,7 @@ impl ClusterStatus {
             .map(|b| BrokerRow {
                 id: b.node_id,
                 address: Some(format!("{}:{}", b.host, b.port)),
+                reachable: None,
             })
             .collect();
         let mut partitions = Vec::new();
@@ -419,11 +428,11 @@ impl ClusterStatus {
             .flat_map(|p| p.replicas.iter().copied())
             .filter(|r| !listed.contains(r))
             .collect();
-        brokers.extend(
-            unlisted
-                .into_iter()
-                .map(|id| BrokerRow { id, address: None }),
-        );
+        brokers.extend(unlisted.into_iter().map(|id| BrokerRow {
+            id,
+            address: None,
+            reachable: None,
+        }));
         brokers.sort_by_key(|b| b.id);
         ClusterStatus {
             cluster_id: m.cluster_id.clone(),
@@ -436,24 +445,32 @@ impl ClusterStatus {
     /// Asks every live broker (DescribeLogDirs) how far its replicas are behind. A broker that
     /// does not answer leaves its replicas without a lag ("-").
     fn add_lags(&mut self, bootstrap_conn: &mut Client, bootstrap: &str) {
-        for b in &self.brokers {
-            let Some(addr) = &b.address else { continue };
+        for i in 0..self.brokers.len() {
+            let Some(addr) = self.brokers[i].address.clone() else {
+                continue;
+            };
             let mut own;
             let client = if addr == bootstrap {
                 &mut *bootstrap_conn
             } else {
-                match Client::connect(addr, TIMEOUT) {
+                match Client::connect(&addr, REACH_TIMEOUT) {
                     Ok(c) => {
                         own = c;
                         &mut own
                     }
-                    Err(_) => continue,
+                    Err(_) => {
+                        self.brokers[i].reachable = Some(false);
+                        continue;
+                    }
                 }
             };
             let request = Request::DescribeLogDirs(DescribeLogDirsRequest { topics: None });
             let Ok(Response::DescribeLogDirs(r)) = client.call(DESCRIBE_LOG_DIRS_V, request) else {
+                self.brokers[i].reachable = Some(false);
                 continue;
             };
+            self.brokers[i].reachable = Some(true);
+            let id = self.brokers[i].id;
             for dir in &r.results {
                 for t in &dir.topics {
                     for p in &t.partitions {
@@ -462,7 +479,7 @@ impl ClusterStatus {
                             .iter_mut()
                             .find(|row| row.topic == t.name && row.partition == p.partition_index)
                         {
-                            row.lag.push((b.id, p.offset_lag));
+                            row.lag.push((id, p.offset_lag));
                         }
                     }
                 }
@@ -494,11 +511,21 @@ impl ClusterStatus {
             self.cluster_id.as_deref().unwrap_or("-")
         );
         let _ = writeln!(out, "controller:  {}", opt(self.controller));
+        let unreachable = self
+            .brokers
+            .iter()
+            .filter(|b| b.reachable == Some(false))
+            .count();
         let _ = writeln!(
             out,
-            "brokers:     {} live, {} offline",
+            "brokers:     {} live, {} offline{}",
             self.live(),
-            self.brokers.len() - self.live()
+            self.brokers.len() - self.live(),
+            if unreachable > 0 {
+                format!(", {unreachable} of the live not answering")
+            } else {
+                String::new()
+            }
         );
         let _ = writeln!(
             out,
@@ -520,10 +547,10 @@ impl ClusterStatus {
             rows.push(vec![
                 b.id.to_string(),
                 b.address.clone().unwrap_or_else(|| "-".into()),
-                if b.address.is_some() {
-                    "live"
-                } else {
-                    "offline"
+                match (&b.address, b.reachable) {
+                    (None, _) => "offline",
+                    (Some(_), Some(false)) => "unreachable",
+                    (Some(_), _) => "live",
                 }
                 .into(),
                 if self.controller == Some(b.id) {
@@ -603,6 +630,7 @@ impl ClusterStatus {
                     "id": b.id,
                     "address": b.address,
                     "live": b.address.is_some(),
+                    "reachable": b.reachable,
                     "controller": self.controller == Some(b.id),
                 })
             })
@@ -707,6 +735,7 @@ mod tests {
     fn cluster_status_prints_aligned_tables_with_offline_brokers_and_a_summary() {
         let mut status = ClusterStatus::from_metadata(&metadata());
         status.partitions[0].lag = vec![(1, 0), (2, 5), (3, -1)];
+        status.brokers[0].reachable = Some(true);
         let text = status.to_text();
         let expected = "\
 cluster id:  c1
@@ -727,6 +756,29 @@ orders  1          -       4      1,2,3     1,2      3        -            no le
     }
 
     #[test]
+    fn cluster_status_marks_a_listed_broker_that_does_not_answer() {
+        let mut status = ClusterStatus::from_metadata(&metadata());
+        status.brokers[0].reachable = Some(true);
+        status.brokers[1].reachable = Some(false);
+        let text = status.to_text();
+        assert!(
+            text.contains("brokers:     2 live, 1 offline, 1 of the live not answering\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("2       127.0.0.1:9092  unreachable\n"),
+            "{text}"
+        );
+        assert!(
+            status.to_json().contains(
+                "\"id\":2,\"address\":\"127.0.0.1:9092\",\"live\":true,\"reachable\":false"
+            ),
+            "{}",
+            status.to_json()
+        );
+    }
+
+    #[test]
     fn cluster_status_json_has_every_field() {
         let json = ClusterStatus::from_metadata(&metadata()).to_json();
         assert!(
@@ -734,7 +786,9 @@ orders  1          -       4      1,2,3     1,2      3        -            no le
             "{json}"
         );
         assert!(
-            json.contains("{\"id\":3,\"address\":null,\"live\":false,\"controller\":false}"),
+            json.contains(
+                "{\"id\":3,\"address\":null,\"live\":false,\"reachable\":null,\"controller\":false}"
+            ),
             "{json}"
         );
         assert!(

@@ -798,17 +798,27 @@ impl Broker {
         if let Some(&(e, l, ref lg)) = table {
             (leader, epoch, lag) = (l, e, Some(lg.clone()));
         }
+        // This broker's own replica, when it knows better: a newer term, or a leader it
+        // follows (or is) in the table's term. A replica that lost track of the leader in the
+        // same term (its pre-vote failed: the others still hear the leader) keeps the table's.
+        let mut followed = false;
         if let Some(p) = local {
             if let Some(r) = &p.raft {
                 let term = p.leader_epoch();
-                if term >= epoch {
-                    leader = r.leader().map_or(-1, |l| l.0 as i32);
+                let own = r.leader().map(|l| l.0 as i32);
+                if term > epoch || (term == epoch && own.is_some()) || table.is_none() {
+                    leader = own.unwrap_or(-1);
                     epoch = term;
                     lag = p.is_leader().then(|| p.follower_lag());
+                    followed = own.is_some();
                 }
             }
         }
-        if leader >= 0 && !live(leader) {
+        // The controller fences a broker it stopped hearing from. A leader known only from
+        // the table is then not advertised (it is probably gone); one this broker's replica
+        // follows in the current term still leads, whatever the controller thinks, and
+        // clients must keep writing to it.
+        if leader >= 0 && !followed && !live(leader) {
             leader = -1;
         }
         let in_sync = match lag {

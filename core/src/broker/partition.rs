@@ -368,7 +368,28 @@ impl Partition {
                         None => break,
                     }
                 }
-                let end = end.unwrap_or(self.log_start).min(self.high_watermark);
+                // At or below the in-memory log's base (compacted through the slowest
+                // follower): the follower's end is where the next batch after `matched`
+                // starts; only no-ops after it: it has every offset.
+                let end = end.unwrap_or_else(|| {
+                    if matched < raft.log().base().index {
+                        // Far behind, past what the log keeps in memory: not known exactly.
+                        return self.log_start;
+                    }
+                    let mut i = matched.next();
+                    while i <= commit {
+                        match raft.entry(i) {
+                            Some(e) if e.kind == EntryKind::Normal => {
+                                return parse_header(&e.data)
+                                    .map_or(self.log_start, |h| h.base_offset);
+                            }
+                            Some(_) => i = i.next(),
+                            None => break,
+                        }
+                    }
+                    self.high_watermark
+                });
+                let end = end.min(self.high_watermark);
                 (r, (self.high_watermark - end).max(1))
             })
             .collect()

@@ -850,6 +850,92 @@ fn followers_answer_not_leader_and_metadata_names_the_leader() {
     assert!(m.controller_id >= 1);
 }
 
+/// Found by the network-namespace fault tests: a broker whose replica follows a live leader
+/// answered Metadata with no leader once the controller had fenced that leader (after a
+/// one-way cut between the leader and the controller), so librdkafka parked the partition
+/// for seconds while the leader still had its quorum. Raft decides who leads a partition;
+/// the controller's fencing hides only leaders that no local replica follows.
+#[test]
+fn metadata_names_a_leader_this_broker_follows_even_when_the_controller_fenced_it() {
+    let mut h = Harness::cluster(3, 3);
+    h.until_cluster_formed();
+    assert_eq!(h.create_topic_rf("t", 1, 3, &[]), codes::NONE);
+    let leader = h.until_leader("t", 0);
+    let follower = (leader + 1) % 3;
+    h.target = follower;
+    let leader_id = leader as i32 + 1;
+    let fence = |h: &mut Harness, fenced: bool| {
+        let b = h.nodes[follower].broker.as_mut().unwrap();
+        b.catalogue.brokers.get_mut(&leader_id).unwrap().fenced = fenced;
+    };
+    let metadata_leader = |h: &mut Harness| {
+        let Response::Metadata(m) = h.call(
+            12,
+            Request::Metadata(MetadataRequest {
+                topics: None,
+                ..Default::default()
+            }),
+        ) else {
+            panic!()
+        };
+        m.topics[0].partitions[0].leader_id
+    };
+    fence(&mut h, true);
+    assert_eq!(metadata_leader(&mut h), leader_id, "the followed leader");
+    // A broker with no replica of the partition knows its leader only from the controller's
+    // table: a fenced leader there is not advertised.
+    let key = *h.nodes[follower]
+        .broker
+        .as_ref()
+        .unwrap()
+        .keys
+        .keys()
+        .next()
+        .unwrap();
+    let b = h.nodes[follower].broker.as_mut().unwrap();
+    b.meta.known_leaders.insert(key, (1, leader_id, Vec::new()));
+    let id = b.keys.remove(&key).unwrap();
+    let view = b.partition_view(&b.catalogue.topics["t"].clone(), 0);
+    b.keys.insert(key, id);
+    assert_eq!(view.leader, -1, "a fenced leader known only from the table");
+}
+
+/// Found by the network-namespace fault tests: within half a second of a one-way cut,
+/// `sluice cluster status` showed a follower about a whole partition behind. The leader's
+/// in-memory log had been compacted exactly through that follower's last match, and the
+/// lag fell back to the log start. It is now counted from the first batch after the match.
+#[test]
+fn a_follower_cut_off_after_compaction_lags_by_what_it_missed() {
+    let mut h = Harness::cluster(3, 5);
+    h.until_cluster_formed();
+    assert_eq!(h.create_topic_rf("t", 1, 3, &[]), codes::NONE);
+    let leader = h.until_leader("t", 0);
+    for v in 0..20 {
+        let (err, _) = h.produce("t", 0, -1, batch(&[&v.to_string()], 0));
+        assert_eq!(err, codes::NONE);
+    }
+    h.run_for(Duration::from_millis(200));
+    let cut = (leader + 1) % 3;
+    h.isolated.push(cut);
+    for v in 0..5 {
+        let (err, _) = h.produce("t", 0, -1, batch(&[&format!("late {v}")], 0));
+        assert_eq!(err, codes::NONE);
+    }
+    let p = h.nodes[leader]
+        .broker
+        .as_ref()
+        .unwrap()
+        .partitions()
+        .find(|p| p.topic == "t")
+        .unwrap();
+    let lag = p.follower_lag();
+    assert!(
+        lag.contains(&(cut as i32 + 1, 5)),
+        "the cut-off follower missed 5 records of {}: {lag:?}",
+        p.high_watermark
+    );
+}
+
 #[test]
 fn a_replication_factor_above_the_live_brokers_is_refused_clearly() {
     let mut h = Harness::cluster(3, 4);
