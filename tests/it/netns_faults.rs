@@ -1049,6 +1049,23 @@ impl Harness {
             heal_at.elapsed().as_secs_f64(),
             status.summary()
         );
+        // A broker that is stopped or cut off from the clients shows in `sluice cluster
+        // status` at once, from every other broker: as unreachable, and as offline once the
+        // controller fences it. (The tool once waited 30 s on such a broker and then showed
+        // it live.)
+        if name.starts_with("SIGSTOP") || name.starts_with("isolate") {
+            let shown = |v: &String| {
+                v.contains(&format!("{target}:OFFLINE"))
+                    || v.contains(&format!("{target}:UNREACHABLE"))
+            };
+            let wrong: Vec<&String> = seen.iter().filter(|v| !shown(v)).collect();
+            assert!(
+                !seen.is_empty() && wrong.is_empty(),
+                "[{}] during '{name}', cluster status did not show broker {target} as unreachable \
+                 or offline: {wrong:#?}",
+                self.label
+            );
+        }
         faults.push(Fault {
             name: name.to_string(),
             target,
@@ -1238,6 +1255,8 @@ struct Status {
     controller: Option<i32>,
     /// (id, live)
     brokers: Vec<(i32, bool)>,
+    /// Brokers the metadata lists as live but that did not answer the tool.
+    unreachable: Vec<i32>,
     partitions: BTreeMap<i32, PartitionRow>,
 }
 
@@ -1274,6 +1293,15 @@ impl Status {
                     .collect()
             })
             .unwrap_or_default();
+        let unreachable = j["brokers"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|b| b["reachable"] == false)
+                    .map(|b| b["id"].as_i64().unwrap_or(-1) as i32)
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut partitions = BTreeMap::new();
         for p in j["partitions"].as_array().map_or(&[][..], Vec::as_slice) {
             if p["topic"] != TOPIC {
@@ -1303,6 +1331,7 @@ impl Status {
             via,
             controller: j["controller"].as_i64().map(|c| c as i32),
             brokers,
+            unreachable,
             partitions,
         })
     }
@@ -1319,6 +1348,7 @@ impl Status {
     fn converged(&self) -> bool {
         self.brokers.len() == 3
             && self.brokers.iter().all(|b| b.1)
+            && self.unreachable.is_empty()
             && self.partitions.len() == PARTITIONS as usize
             && self.partitions.values().all(|r| {
                 r.leader.is_some()
@@ -1334,7 +1364,14 @@ impl Status {
         let brokers: Vec<String> = self
             .brokers
             .iter()
-            .map(|(id, live)| format!("{id}:{}", if *live { "live" } else { "OFFLINE" }))
+            .map(|(id, live)| {
+                let state = match (*live, self.unreachable.contains(id)) {
+                    (false, _) => "OFFLINE",
+                    (true, true) => "UNREACHABLE",
+                    (true, false) => "live",
+                };
+                format!("{id}:{state}")
+            })
             .collect();
         let parts: Vec<String> = self
             .partitions

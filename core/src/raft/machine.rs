@@ -395,6 +395,13 @@ impl Raft {
                 self.on_quorum_check();
             }
         } else if self.election_deadline.is_some_and(|d| d <= now) {
+            if self.role == Role::Candidate && self.has_quorum(self.votes.len()) {
+                // Elected, but its own vote is still on its way to disk (a busy storage
+                // thread, say at start-up with many partitions): another election would only
+                // bump the term and save again. It leads once the save completes.
+                self.reset_election_timer();
+                return;
+            }
             if self.cfg.pre_vote {
                 self.start_pre_vote();
             } else {

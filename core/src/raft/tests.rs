@@ -803,6 +803,46 @@ fn a_single_node_does_not_lead_before_its_vote_is_durable() {
     assert_eq!(raft.role(), Role::Leader);
 }
 
+/// Seen by the real-process tests (issue 5): a lone broker restarted with many partitions
+/// led one of them only after two elections. Its storage thread was busy opening the other
+/// partitions, the election timed out while its vote waited to be saved, and it stood again
+/// in a new term. A candidate that already has its quorum now waits for its save instead.
+#[test]
+fn a_single_node_waits_for_its_slow_vote_save_instead_of_standing_again() {
+    let mut raft = Raft::new(
+        Config::new(id(1), vec![id(1)]),
+        Recovered::default(),
+        DetRng::new(5),
+        Now::default(),
+    )
+    .expect("valid");
+    let deadline = raft.poll_timeout().expect("election timer");
+    raft.handle_input(Input::Timeout(Now::at(deadline, 0)));
+    while raft.poll_output().is_some() {}
+    // The save takes longer than several election timeouts.
+    for _ in 0..3 {
+        let deadline = raft.poll_timeout().expect("a timer while campaigning");
+        raft.handle_input(Input::Timeout(Now::at(deadline, 0)));
+        let outs: Vec<Output> = std::iter::from_fn(|| raft.poll_output()).collect();
+        assert!(
+            outs.iter()
+                .all(|o| !matches!(o, Output::Storage(StorageRequest::SaveHardState(_)))),
+            "stood for election again while its vote was being saved: {outs:?}"
+        );
+    }
+    assert_eq!(raft.term(), Term(1));
+    let hs = HardState {
+        term: Term(1),
+        voted_for: Some(id(1)),
+    };
+    let now = Now::at(raft.poll_timeout().expect("timer"), 0);
+    raft.handle_input(Input::Storage {
+        now,
+        completion: StorageCompletion::HardStateSaved(hs),
+    });
+    assert_eq!(raft.role(), Role::Leader);
+}
+
 #[test]
 fn invalid_configs_are_rejected_with_a_reason() {
     let mut c = Config::new(id(4), vec![id(1), id(2)]);
