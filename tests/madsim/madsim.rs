@@ -15,7 +15,7 @@ use madsim::runtime::Handle;
 use sluice_core::rng::DetRng;
 use sluice_madsim::kafka::{Clients, Outcome};
 use sluice_madsim::nodes::Cluster;
-use sluice_sim::kafka::{KafkaWorkload, ProducerKind};
+use sluice_sim::kafka::KafkaWorkload;
 use std::time::Duration;
 
 /// How long faults run.
@@ -38,23 +38,11 @@ enum Fault {
     KillAll,
 }
 
+/// The simulator's default Kafka workload (3 partitions, replication factor 3; an idempotent
+/// and a plain acks=all producer, an acks=1 producer; two consumers), with more
+/// acknowledgements asked of each producer after healing.
 fn workload() -> KafkaWorkload {
     KafkaWorkload {
-        producers: vec![
-            ProducerKind {
-                acks: -1,
-                idempotent: true,
-            },
-            ProducerKind {
-                acks: -1,
-                idempotent: false,
-            },
-            ProducerKind {
-                acks: 1,
-                idempotent: false,
-            },
-        ],
-        consumers: 2,
         liveness_acks: 20,
         ..KafkaWorkload::default()
     }
