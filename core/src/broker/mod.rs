@@ -807,9 +807,19 @@ impl Broker {
                 let term = p.leader_epoch();
                 let own = r.leader().map(|l| l.0 as i32);
                 if term > epoch || (term == epoch && own.is_some()) || table.is_none() {
+                    // A follower knows no lags itself: it takes what the leader last reported
+                    // to the controller for this same leadership, so that every broker
+                    // reports about the same in-sync replicas.
+                    let reported = table
+                        .filter(|&&(e, l, _)| e == term && Some(l) == own)
+                        .map(|(_, _, lg)| lg.clone());
                     leader = own.unwrap_or(-1);
                     epoch = term;
-                    lag = p.is_leader().then(|| p.follower_lag());
+                    lag = if p.is_leader() {
+                        Some(p.follower_lag())
+                    } else {
+                        reported
+                    };
                     followed = own.is_some();
                 }
             }

@@ -28,6 +28,8 @@ struct Harness {
     target: usize,
     /// Nodes cut off from every peer (clients still reach them).
     isolated: Vec<usize>,
+    /// One-way cuts: peer messages from the first node to the second are dropped.
+    cuts: Vec<(usize, usize)>,
     /// Peer messages in flight: (to node index, bytes).
     wire: VecDeque<(usize, Vec<u8>)>,
     now: Now,
@@ -72,6 +74,7 @@ impl Harness {
                 .collect(),
             target: 0,
             isolated: Vec::new(),
+            cuts: Vec::new(),
             wire: VecDeque::new(),
             now,
             responses: BTreeMap::new(),
@@ -152,7 +155,10 @@ impl Harness {
                         Output::Storage { target, job } => node.jobs.push_back((target, job)),
                         Output::Peer { to, bytes } => {
                             let to = to as usize - 1;
-                            if !self.isolated.contains(&i) && !self.isolated.contains(&to) {
+                            if !self.isolated.contains(&i)
+                                && !self.isolated.contains(&to)
+                                && !self.cuts.contains(&(i, to))
+                            {
                                 self.wire.push_back((to, bytes));
                             }
                         }
@@ -934,6 +940,45 @@ fn a_follower_cut_off_after_compaction_lags_by_what_it_missed() {
         "the cut-off follower missed 5 records of {}: {lag:?}",
         p.high_watermark
     );
+}
+
+/// Found by the network-namespace fault tests: the in-sync replicas depended on which broker
+/// answered. The leader counted only followers with no lag; a follower counted every live
+/// replica, so it called a lagging replica in sync. Followers now use the lags the leader
+/// last reported to the controller for the same leadership.
+#[test]
+fn followers_and_the_leader_agree_that_a_lagging_replica_is_not_in_sync() {
+    let mut h = Harness::cluster(3, 9);
+    h.until_cluster_formed();
+    assert_eq!(h.create_topic_rf("t", 1, 3, &[]), codes::NONE);
+    let leader = h.until_leader("t", 0);
+    let (behind, other) = ((leader + 1) % 3, (leader + 2) % 3);
+    // The leader's messages to one follower are lost; that follower still reaches everyone.
+    h.cuts.push((leader, behind));
+    for v in 0..5 {
+        let (err, _) = h.produce("t", 0, -1, batch(&[&v.to_string()], 0));
+        assert_eq!(err, codes::NONE);
+    }
+    h.run_for(Duration::from_secs(1));
+    let in_sync = |h: &mut Harness, via: usize| {
+        h.target = via;
+        let Response::Metadata(m) = h.call(
+            12,
+            Request::Metadata(MetadataRequest {
+                topics: None,
+                ..Default::default()
+            }),
+        ) else {
+            panic!()
+        };
+        let mut isr = m.topics[0].partitions[0].isr_nodes.clone();
+        isr.sort_unstable();
+        isr
+    };
+    let mut expected = vec![leader as i32 + 1, other as i32 + 1];
+    expected.sort_unstable();
+    assert_eq!(in_sync(&mut h, leader), expected, "the leader's view");
+    assert_eq!(in_sync(&mut h, other), expected, "a follower's view");
 }
 
 #[test]
