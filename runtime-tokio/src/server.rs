@@ -5,8 +5,8 @@
 //! - Other brokers' frames arrive through `peers` on their own bounded channel, which the owner
 //!   task serves before client requests (a busy client load must not starve Raft heartbeats);
 //!   `Output::Peer` goes to the destination's outbound queue without waiting.
-//! - One storage thread performs storage jobs on the node's `Disk` (real files), in order. It drains every queued
-//!   job before syncing, and syncs each target (a partition, the metadata log) once for all the
+//! - One storage thread performs storage jobs on the node's `Disk` (real files), in order. It
+//!   drains every queued job before syncing, and syncs each target (a partition, the metadata log) once for all the
 //!   Sync requests in that drain (group commit): acks=all waits for an fsync, but concurrent
 //!   producers share it. Completions that come before the drain's first Sync are sent before
 //!   the fsync, so acks=1 (written to the OS, as in Kafka) does not wait for the disk.

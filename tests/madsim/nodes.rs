@@ -199,10 +199,7 @@ impl Cluster {
 
     /// Every fault healed: links unclogged, paused brokers resumed, killed ones restarted.
     pub fn heal(&mut self) {
-        let net = madsim::net::NetSim::current();
-        for (from, to) in std::mem::take(&mut self.clogged) {
-            net.unclog_link(self.node_id(from), self.node_id(to));
-        }
+        self.unclog_all();
         for i in 0..self.brokers.len() {
             if self.brokers[i].paused {
                 self.resume(i);

@@ -810,16 +810,15 @@ impl Broker {
                     // A follower knows no lags itself: it takes what the leader last reported
                     // to the controller for this same leadership, so that every broker
                     // reports about the same in-sync replicas.
-                    let reported = table
-                        .filter(|&&(e, l, _)| e == term && Some(l) == own)
-                        .map(|(_, _, lg)| lg.clone());
-                    leader = own.unwrap_or(-1);
-                    epoch = term;
                     lag = if p.is_leader() {
                         Some(p.follower_lag())
                     } else {
-                        reported
+                        table
+                            .filter(|&&(e, l, _)| e == term && Some(l) == own)
+                            .map(|(_, _, lg)| lg.clone())
                     };
+                    leader = own.unwrap_or(-1);
+                    epoch = term;
                     followed = own.is_some();
                 }
             }

@@ -763,6 +763,20 @@ impl Harness {
         panic!("the cluster never formed");
     }
 
+    /// Metadata (v12, every topic) from the target node.
+    fn metadata(&mut self) -> MetadataResponse {
+        let Response::Metadata(m) = self.call(
+            12,
+            Request::Metadata(MetadataRequest {
+                topics: None,
+                ..Default::default()
+            }),
+        ) else {
+            panic!("not a Metadata response")
+        };
+        m
+    }
+
     /// The node leading `topic`-`partition` and serving clients, if any.
     fn serving_leader(&self, topic: &str, partition: u32) -> Option<usize> {
         (0..self.nodes.len()).find(|&i| {
@@ -840,15 +854,7 @@ fn followers_answer_not_leader_and_metadata_names_the_leader() {
     h.target = follower;
     let (err, _) = h.produce("t", 0, -1, batch(&["x"], 0));
     assert_eq!(err, codes::NOT_LEADER_OR_FOLLOWER);
-    let Response::Metadata(m) = h.call(
-        12,
-        Request::Metadata(MetadataRequest {
-            topics: None,
-            ..Default::default()
-        }),
-    ) else {
-        panic!()
-    };
+    let m = h.metadata();
     assert_eq!(m.brokers.len(), 3);
     let p = &m.topics[0].partitions[0];
     assert_eq!(p.leader_id, leader as i32 + 1);
@@ -870,24 +876,13 @@ fn metadata_names_a_leader_this_broker_follows_even_when_the_controller_fenced_i
     let follower = (leader + 1) % 3;
     h.target = follower;
     let leader_id = leader as i32 + 1;
-    let fence = |h: &mut Harness, fenced: bool| {
-        let b = h.nodes[follower].broker.as_mut().unwrap();
-        b.catalogue.brokers.get_mut(&leader_id).unwrap().fenced = fenced;
-    };
-    let metadata_leader = |h: &mut Harness| {
-        let Response::Metadata(m) = h.call(
-            12,
-            Request::Metadata(MetadataRequest {
-                topics: None,
-                ..Default::default()
-            }),
-        ) else {
-            panic!()
-        };
-        m.topics[0].partitions[0].leader_id
-    };
-    fence(&mut h, true);
-    assert_eq!(metadata_leader(&mut h), leader_id, "the followed leader");
+    let b = h.nodes[follower].broker.as_mut().unwrap();
+    b.catalogue.brokers.get_mut(&leader_id).unwrap().fenced = true;
+    assert_eq!(
+        h.metadata().topics[0].partitions[0].leader_id,
+        leader_id,
+        "the followed leader"
+    );
     // A broker with no replica of the partition knows its leader only from the controller's
     // table: a fenced leader there is not advertised.
     let key = *h.nodes[follower]
@@ -962,16 +957,7 @@ fn followers_and_the_leader_agree_that_a_lagging_replica_is_not_in_sync() {
     h.run_for(Duration::from_secs(1));
     let in_sync = |h: &mut Harness, via: usize| {
         h.target = via;
-        let Response::Metadata(m) = h.call(
-            12,
-            Request::Metadata(MetadataRequest {
-                topics: None,
-                ..Default::default()
-            }),
-        ) else {
-            panic!()
-        };
-        let mut isr = m.topics[0].partitions[0].isr_nodes.clone();
+        let mut isr = h.metadata().topics[0].partitions[0].isr_nodes.clone();
         isr.sort_unstable();
         isr
     };

@@ -775,15 +775,20 @@ fn a_restarted_voter_remembers_its_vote_for_the_term() {
     assert!(c.leaders.len() <= 1);
 }
 
-#[test]
-fn a_single_node_does_not_lead_before_its_vote_is_durable() {
-    let mut raft = Raft::new(
+/// A fresh one-voter group (node 1), nothing on disk.
+fn single_voter() -> Raft {
+    Raft::new(
         Config::new(id(1), vec![id(1)]),
         Recovered::default(),
         DetRng::new(5),
         Now::default(),
     )
-    .expect("valid");
+    .expect("valid")
+}
+
+#[test]
+fn a_single_node_does_not_lead_before_its_vote_is_durable() {
+    let mut raft = single_voter();
     let deadline = raft.poll_timeout().expect("election timer");
     raft.handle_input(Input::Timeout(Now::at(deadline, 0)));
     let outs: Vec<Output> = std::iter::from_fn(|| raft.poll_output()).collect();
@@ -809,13 +814,7 @@ fn a_single_node_does_not_lead_before_its_vote_is_durable() {
 /// in a new term. A candidate that already has its quorum now waits for its save instead.
 #[test]
 fn a_single_node_waits_for_its_slow_vote_save_instead_of_standing_again() {
-    let mut raft = Raft::new(
-        Config::new(id(1), vec![id(1)]),
-        Recovered::default(),
-        DetRng::new(5),
-        Now::default(),
-    )
-    .expect("valid");
+    let mut raft = single_voter();
     let deadline = raft.poll_timeout().expect("election timer");
     raft.handle_input(Input::Timeout(Now::at(deadline, 0)));
     while raft.poll_output().is_some() {}
